@@ -1,0 +1,139 @@
+/* shared_memory_image_client_priv.h: server-side API and extensions of the shared memory
+ * image transport. Includes the client API. */
+
+#ifndef SHARED_MEMORY_IMAGE_CLIENT_PRIV_H
+#define SHARED_MEMORY_IMAGE_CLIENT_PRIV_H
+
+/* Generated from the Rust sources (src/ffi) by cbindgen in build.rs. Do not edit. */
+
+#include "shared_memory_image_client.h"
+
+/**
+ * Server option: create initialises the buffer headers (this makes a server stream).
+ */
+#define IMAGESTREAM_OPTIONS_INITBUFFERHEADERS 0x00000001
+
+/**
+ * Server option: no background thread or mutex (this implementation never starts threads).
+ */
+#define IMAGESTREAM_OPTIONS_NOTHREADS 0x00000002
+
+/**
+ * Options for a server stream.
+ */
+#define IMAGESTREAM_OPTIONS_SERVER (IMAGESTREAM_OPTIONS_INITBUFFERHEADERS | IMAGESTREAM_OPTIONS_NOTHREADS)
+
+/**
+ * Buffer state: free for the server to fill.
+ */
+#define IMAGESTREAM_BUFFER_STATE_SERVER 0
+
+/**
+ * Buffer state: the server is writing it.
+ */
+#define IMAGESTREAM_BUFFER_STATE_SERVER_LOCKED 1
+
+/**
+ * Buffer state: holds a complete frame the client has not read.
+ */
+#define IMAGESTREAM_BUFFER_STATE_CLIENT 2
+
+/**
+ * Buffer state: the client is reading it.
+ */
+#define IMAGESTREAM_BUFFER_STATE_CLIENT_LOCKED 3
+
+/**
+ * Buffer state: initialised by a server, no client attached.
+ */
+#define IMAGESTREAM_BUFFER_STATE_INIT 4
+
+/**
+ * The 24-byte header in front of each of the two buffers in the file (native byte order).
+ */
+typedef struct BufferHeader {
+  /**
+   * Frame number.
+   */
+  uint32_t frame_number;
+  /**
+   * Width in pixels.
+   */
+  uint32_t width;
+  /**
+   * Height in pixels.
+   */
+  uint32_t height;
+  /**
+   * First scanline of this block; whole frames use 0.
+   */
+  uint32_t offset;
+  /**
+   * Scanlines in this block; whole frames use height.
+   */
+  uint32_t num_scanlines;
+  /**
+   * One of the IMAGESTREAM_BUFFER_STATE_* values.
+   */
+  uint8_t buffer_state;
+  /**
+   * Zeroed by a server's create; readers ignore it.
+   */
+  uint8_t pad[3];
+} BufferHeader;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * Copies a frame into a free buffer of a server stream and hands it to the client.
+ *
+ * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+ * - `frame`: read during the call only (`buffer` must hold iWidth * iHeight * 3 bytes of RGB,
+ *   rows top first, tightly packed); NULL, a NULL `buffer` or a zero width or height give
+ *   IMAGESTREAM_BAD_ARGS. The caller keeps ownership of both.
+ *
+ * Returns, checked in this order: IMAGESTREAM_BAD_ARGS (bad handle); IMAGESTREAM_IS_NOTSERVER
+ * on a client; IMAGESTREAM_BAD_ARGS (bad frame); IMAGESTREAM_FRAME_TOO_LARGE when
+ * iWidth * iHeight * 3 exceeds a buffer's payload; IMAGESTREAM_LOCKED between
+ * SharedMemoryImageStream_beginframe and _endframe; IMAGESTREAM_UNCONNECTED when no client is
+ * attached and IMAGESTREAM_NO_BUFFERAVAILABLE when both buffers are busy (the frame is dropped
+ * and shared memory is unchanged in both cases); IMAGESTREAM_NOERROR.
+ *
+ * With IMAGESTREAM_OPTIONS_FLIPVERTICAL, input row r is stored as row iHeight-1-r. The copy is
+ * the only work proportional to the frame: no allocation, no system call. Thread safety: calls
+ * on one handle are serialised.
+ *
+ * # Safety
+ * `frame` must be NULL or point to a readable frame whose `buffer`, if not NULL, points to at
+ * least iWidth * iHeight * 3 readable bytes that no one writes during the call.
+ */
+SharedMemoryImageError SharedMemoryImageStream_putframe(SharedMemoryImageStream stream,
+                                                        SharedMemoryFrame frame);
+
+/**
+ * Extension: creates `filename`, or grows an existing file, so that frames up to
+ * `max_width` x `max_height` fit; never smaller than the 10 MiB minimum, never shrunk, existing
+ * contents kept. The space is really allocated (posix_fallocate), so a full file system fails
+ * here rather than with SIGBUS later.
+ *
+ * - `filename`: NUL-terminated path; NULL gives IMAGESTREAM_BAD_ARGS. Only read during the call.
+ *
+ * Returns IMAGESTREAM_NOERROR; IMAGESTREAM_BAD_ARGS for NULL or a zero size;
+ * IMAGESTREAM_FRAME_TOO_LARGE when the size cannot be a file; IMAGESTREAM_UNABLE_TO_OPEN_FILE
+ * when the file cannot be created or opened read/write; IMAGESTREAM_MEMORY_ALLOC_ERROR when
+ * there is no space for it. Thread safety: may be called from any thread.
+ *
+ * # Safety
+ * `filename` must be NULL or point to a NUL-terminated string.
+ */
+SharedMemoryImageError SharedMemoryImageStream_createfile(const char *filename,
+                                                          uint32_t max_width,
+                                                          uint32_t max_height);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* SHARED_MEMORY_IMAGE_CLIENT_PRIV_H */

@@ -1,0 +1,218 @@
+//! The memory-mapped stream file: opening and mapping it, and typed access to the header fields,
+//! state bytes and pixel payloads that [`crate::transport::layout`] locates.
+//!
+//! This is the only module that turns the mapping's address into references. Header fields and
+//! state bytes are accessed only through atomics, because the other process may write them at any
+//! time (and a hostile one may write anything). Pixel payloads are handed out as slices only to a
+//! caller that owns the buffer under the state machine.
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use crate::transport::error::Error;
+use crate::transport::layout::{field, Layout, NUM_BUFFERS};
+use crate::transport::state::{self, BufferState, Transition};
+
+/// A decoded copy of one buffer header, as read at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Header {
+    /// `frame_number`.
+    pub frame_number: u32,
+    /// `width` in pixels.
+    pub width: u32,
+    /// `height` in pixels.
+    pub height: u32,
+    /// `offset`: first scanline of the block (0 for whole frames).
+    pub offset: u32,
+    /// `num_scanlines`: scanlines in the block (`height` for whole frames).
+    pub num_scanlines: u32,
+    /// The raw `buffer_state` byte; see [`BufferState::from_u8`].
+    pub state: u8,
+    /// The three `pad` bytes (zeroed by a server's create, ignored by readers).
+    pub pad: [u8; 3],
+}
+
+impl Header {
+    /// Decodes the 24 bytes of a header in native byte order.
+    pub fn from_bytes(bytes: &[u8; 24]) -> Header {
+        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        Header {
+            frame_number: word(field::FRAME_NUMBER),
+            width: word(field::WIDTH),
+            height: word(field::HEIGHT),
+            offset: word(field::OFFSET),
+            num_scanlines: word(field::NUM_SCANLINES),
+            state: bytes[field::STATE],
+            pad: [bytes[21], bytes[22], bytes[23]],
+        }
+    }
+
+    /// The state, or `None` when the byte holds no valid state.
+    pub fn buffer_state(&self) -> Option<BufferState> {
+        BufferState::from_u8(self.state)
+    }
+}
+
+/// An open, mapped stream file. Dropping it unmaps the file.
+#[derive(Debug)]
+pub(crate) struct SharedFile {
+    map: MmapRaw,
+    layout: Layout,
+}
+
+impl SharedFile {
+    /// Opens `path` read/write and maps all of it, shared.
+    ///
+    /// Errors: a missing file or one under 10 MiB gives [`Error::BadFileSize`]; a file that exists
+    /// but cannot be opened read/write (a directory, no permission, not a regular file) gives
+    /// [`Error::UnableToOpenFile`]; a failed `mmap` gives [`Error::UnableToMapFile`].
+    pub fn open(path: &Path) -> Result<SharedFile, Error> {
+        let file = match OpenOptions::new().read(true).write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::BadFileSize),
+            Err(_) => return Err(Error::UnableToOpenFile),
+        };
+        let meta = file.metadata().map_err(|_| Error::UnableToOpenFile)?;
+        if !meta.is_file() {
+            return Err(Error::UnableToOpenFile);
+        }
+        let layout = Layout::for_file_len(meta.len())?;
+        let len = usize::try_from(layout.file_len()).map_err(|_| Error::UnableToMapFile)?;
+        let map = MmapOptions::new()
+            .len(len)
+            .map_raw(&file)
+            .map_err(|_| Error::UnableToMapFile)?;
+        Ok(SharedFile { map, layout })
+    }
+
+    /// The file's geometry.
+    #[inline]
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// The state byte of buffer `buffer`.
+    #[inline]
+    pub fn state_cell(&self, buffer: usize) -> &AtomicU8 {
+        let at = self.layout.header_offset(buffer) + field::STATE;
+        // SAFETY: `at` < 24 + P + 24 <= file_len = the mapping's length (Layout guarantees
+        // 48 + 2P <= L), so the pointer is in bounds of a live mapping that `self` keeps alive for
+        // the returned lifetime. `AtomicU8` has the size and alignment of `u8`. All accesses to
+        // this byte from this process go through atomics; another process may write it at any
+        // time, which is exactly what an atomic permits.
+        unsafe { AtomicU8::from_ptr(self.map.as_mut_ptr().add(at)) }
+    }
+
+    /// The 4-byte header word at `field_offset` (a multiple of 4 below 24) of buffer `buffer`.
+    #[inline]
+    pub fn word(&self, buffer: usize, field_offset: usize) -> &AtomicU32 {
+        debug_assert!(field_offset % 4 == 0 && field_offset < 24);
+        let at = self.layout.header_offset(buffer) + field_offset;
+        // SAFETY: in bounds as for `state_cell` (at + 4 <= header_offset + 24 <= file_len). The
+        // mapping starts on a page boundary and header offsets are multiples of 8 (P is a
+        // multiple of 8), so `at` is 4-byte aligned as `AtomicU32` requires. Access is atomic only.
+        unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(at).cast::<u32>()) }
+    }
+
+    /// The current state of buffer `buffer`, `None` for an invalid byte.
+    #[inline]
+    pub fn state(&self, buffer: usize) -> Option<BufferState> {
+        state::load(self.state_cell(buffer))
+    }
+
+    /// Applies a state transition to buffer `buffer`; see [`Transition::apply`].
+    #[inline]
+    pub fn transition(&self, buffer: usize, t: Transition) -> Result<(), u8> {
+        t.apply(self.state_cell(buffer))
+    }
+
+    /// A snapshot of buffer `buffer`'s header. Fields are read one by one (relaxed), so a header
+    /// the other side is changing may come back mixed; callers that rely on it own the buffer.
+    pub fn header(&self, buffer: usize) -> Header {
+        let w = |f| self.word(buffer, f).load(Ordering::Relaxed);
+        let pad = |i: usize| {
+            let at = self.layout.header_offset(buffer) + field::STATE + i;
+            // SAFETY: as in `state_cell`: `at` is one of the pad bytes 21..24 of a header inside
+            // the mapping, accessed atomically.
+            unsafe { AtomicU8::from_ptr(self.map.as_mut_ptr().add(at)) }.load(Ordering::Relaxed)
+        };
+        Header {
+            frame_number: w(field::FRAME_NUMBER),
+            width: w(field::WIDTH),
+            height: w(field::HEIGHT),
+            offset: w(field::OFFSET),
+            num_scanlines: w(field::NUM_SCANLINES),
+            state: self.state_cell(buffer).load(Ordering::Acquire),
+            pad: [pad(1), pad(2), pad(3)],
+        }
+    }
+
+    /// Writes the description of a whole frame into buffer `buffer`'s header (state untouched).
+    pub fn write_frame_header(&self, buffer: usize, frame_number: u32, width: u32, height: u32) {
+        let put = |f, v| self.word(buffer, f).store(v, Ordering::Relaxed);
+        put(field::FRAME_NUMBER, frame_number);
+        put(field::WIDTH, width);
+        put(field::HEIGHT, height);
+        put(field::OFFSET, 0);
+        put(field::NUM_SCANLINES, height);
+    }
+
+    /// Server initialisation: zeroes both headers (fields and pad) and sets both states to INIT.
+    pub fn init_headers(&self) {
+        for b in 0..NUM_BUFFERS {
+            for f in [
+                field::FRAME_NUMBER,
+                field::WIDTH,
+                field::HEIGHT,
+                field::OFFSET,
+                field::NUM_SCANLINES,
+            ] {
+                self.word(b, f).store(0, Ordering::Relaxed);
+            }
+            // The state byte and its three pad bytes form the word at offset 20; storing the whole
+            // word with the state in its first byte zeroes the pad in the same step.
+            let word = u32::from_ne_bytes([BufferState::Init as u8, 0, 0, 0]);
+            self.word(b, field::STATE).store(word, Ordering::Release);
+        }
+    }
+
+    /// The payload of buffer `buffer`, `len` bytes long.
+    ///
+    /// # Safety
+    /// The caller must own `buffer` under the state machine for the whole life of the slice (a
+    /// client in state CLIENT_LOCKED), so that no cooperating process writes it meanwhile, and
+    /// no `&mut` slice of the same payload may exist in this process.
+    ///
+    /// # Panics
+    /// When `len` exceeds the payload size.
+    pub unsafe fn pixels(&self, buffer: usize, len: usize) -> &[u8] {
+        assert!(len <= self.layout.payload_size(), "payload overrun");
+        let at = self.layout.pixels_offset(buffer);
+        // SAFETY: `at + len <= pixels_offset + P <= file_len`, inside the live mapping; u8 needs no
+        // alignment; exclusivity against this process and cooperating peers is the caller's
+        // contract above.
+        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(at), len) }
+    }
+
+    /// The payload of buffer `buffer`, `len` bytes long, writable.
+    ///
+    /// # Safety
+    /// The caller must own `buffer` under the state machine (server in SERVER_LOCKED, or client in
+    /// CLIENT_LOCKED) for the whole life of the slice, and no other slice of the same payload may
+    /// exist in this process meanwhile.
+    ///
+    /// # Panics
+    /// When `len` exceeds the payload size.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn pixels_mut(&self, buffer: usize, len: usize) -> &mut [u8] {
+        assert!(len <= self.layout.payload_size(), "payload overrun");
+        let at = self.layout.pixels_offset(buffer);
+        // SAFETY: in bounds as in `pixels`; the mapping is writable (opened read/write, mapped
+        // shared read/write); exclusivity is the caller's contract above.
+        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(at), len) }
+    }
+}
