@@ -148,7 +148,10 @@ fn generate(crate_dir: &Path, config: cbindgen::Config) -> String {
 }
 
 fn write_if_changed(path: &Path, text: &str) {
-    if fs::read_to_string(path).map(|old| old == text).unwrap_or(false) {
+    if fs::read_to_string(path)
+        .map(|old| old == text)
+        .unwrap_or(false)
+    {
         return;
     }
     fs::write(path, text).unwrap_or_else(|e| panic!("cannot write {}: {e}", path.display()));

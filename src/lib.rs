@@ -36,9 +36,9 @@ mod transport;
 pub use transport::{client, error, layout, server, state};
 
 pub use client::{Attach, Client, Frame, FrameInfo};
-pub use transport::createfile::create_file;
 pub use error::Error;
 pub use layout::Layout;
 pub use server::{FrameWriter, PutOutcome, Server, ServerOptions};
-pub use transport::shared_file::Header;
 pub use state::BufferState;
+pub use transport::createfile::create_file;
+pub use transport::shared_file::Header;

@@ -7,10 +7,10 @@ use std::ffi::{CStr, OsStr};
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::transport::client::{Attach, Client};
 use crate::ffi::boundary::{code_of, guard};
 use crate::ffi::registry::{self, ClientStream, Stream};
 use crate::ffi::types::*;
+use crate::transport::client::{Attach, Client};
 use crate::transport::server::{Server, ServerOptions};
 
 /// Option bits the API defines; any other bit set makes create fail with BAD_ARGS.
@@ -200,7 +200,9 @@ pub unsafe extern "C" fn SharedMemoryImageStream_destroy(
 /// IMAGESTREAM_* code and a generic one for any other value. Never NULL; the caller must not
 /// free it. Thread safety: may be called from any thread.
 #[no_mangle]
-pub extern "C" fn SharedMemoryImageStream_errorstring(err: SharedMemoryImageError) -> *const c_char {
+pub extern "C" fn SharedMemoryImageStream_errorstring(
+    err: SharedMemoryImageError,
+) -> *const c_char {
     error_cstr(err).as_ptr()
 }
 
@@ -239,7 +241,10 @@ mod tests {
         }
         let mut seen = std::collections::HashSet::new();
         for code in -11..=4 {
-            assert!(seen.insert(error_cstr(code)), "duplicate message for {code}");
+            assert!(
+                seen.insert(error_cstr(code)),
+                "duplicate message for {code}"
+            );
         }
         assert_eq!(error_cstr(-12), c"unknown error code");
         assert_eq!(error_cstr(i32::MAX), c"unknown error code");

@@ -4,8 +4,8 @@
 use std::os::raw::c_int;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::transport::error::Error;
 use crate::ffi::types::IMAGESTREAM_BAD_ARGS;
+use crate::transport::error::Error;
 
 /// Runs `body` and returns its code; a panic inside returns `IMAGESTREAM_BAD_ARGS`.
 ///

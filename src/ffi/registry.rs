@@ -14,9 +14,9 @@
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
+use crate::ffi::types::{_SharedMemoryFrame, SharedMemoryImageStream};
 use crate::transport::client::Client;
 use crate::transport::error::Error;
-use crate::ffi::types::{SharedMemoryImageStream, _SharedMemoryFrame};
 use crate::transport::server::Server;
 
 const CHUNK_BITS: u32 = 6;
@@ -144,7 +144,10 @@ pub(crate) fn insert(stream: Stream) -> Result<SharedMemoryImageStream, Error> {
 /// Runs `f` on the stream behind `handle` while holding its slot's mutex; `None` when the
 /// handle is NULL, unknown or destroyed.
 #[inline]
-pub(crate) fn with<R>(handle: SharedMemoryImageStream, f: impl FnOnce(&mut Stream) -> R) -> Option<R> {
+pub(crate) fn with<R>(
+    handle: SharedMemoryImageStream,
+    f: impl FnOnce(&mut Stream) -> R,
+) -> Option<R> {
     let (index, generation) = decode(handle)?;
     let mut e = lock_ignoring_poison(slot(index)?);
     if e.generation != generation {

@@ -5,10 +5,10 @@ use std::ffi::{CStr, OsStr};
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 
-use crate::transport::createfile::create_file;
 use crate::ffi::boundary::{code_of, guard};
 use crate::ffi::registry::{self, Stream};
 use crate::ffi::types::*;
+use crate::transport::createfile::create_file;
 use crate::transport::layout;
 use crate::transport::server::PutOutcome;
 
@@ -56,20 +56,21 @@ pub unsafe extern "C" fn SharedMemoryImageStream_putframe(
                 }
                 // SAFETY: non-NULL, and the caller guarantees it points to a readable frame.
                 let f = unsafe { frame.read() };
-                let Some(len) = layout::frame_len(f.iWidth, f.iHeight) else {
+                if f.buffer.is_null() || f.iWidth == 0 || f.iHeight == 0 {
                     return IMAGESTREAM_BAD_ARGS;
+                }
+                let len = match layout::frame_len(f.iWidth, f.iHeight) {
+                    Some(len) if server.layout().fits(f.iWidth, f.iHeight) => len,
+                    _ => return IMAGESTREAM_FRAME_TOO_LARGE,
                 };
-                if f.buffer.is_null() {
-                    return IMAGESTREAM_BAD_ARGS;
-                }
-                if !server.layout().fits(f.iWidth, f.iHeight) {
-                    return IMAGESTREAM_FRAME_TOO_LARGE;
-                }
                 // The frame fits the payload, so its length fits in usize.
                 // SAFETY: `buffer` is non-NULL and the caller guarantees `len` readable bytes
                 // that nobody writes during the call; u8 needs no alignment.
                 let pixels = unsafe { std::slice::from_raw_parts(f.buffer, len as usize) };
-                code_of(server.put_frame(f.iFrame, f.iWidth, f.iHeight, pixels), put_code)
+                code_of(
+                    server.put_frame(f.iFrame, f.iWidth, f.iHeight, pixels),
+                    put_code,
+                )
             }
         })
         .unwrap_or(IMAGESTREAM_BAD_ARGS)
@@ -102,6 +103,8 @@ pub unsafe extern "C" fn SharedMemoryImageStream_createfile(
         }
         // SAFETY: non-NULL, and the caller guarantees a NUL-terminated string.
         let path = OsStr::from_bytes(unsafe { CStr::from_ptr(filename) }.to_bytes());
-        code_of(create_file(path, max_width, max_height), |_| IMAGESTREAM_NOERROR)
+        code_of(create_file(path, max_width, max_height), |_| {
+            IMAGESTREAM_NOERROR
+        })
     })
 }

@@ -142,7 +142,11 @@ impl Client {
             [true, true] => {
                 let f0 = self.file.header(0).frame_number;
                 let f1 = self.file.header(1).frame_number;
-                let (newer, older) = if state::is_newer(f1, f0) { (1, 0) } else { (0, 1) };
+                let (newer, older) = if state::is_newer(f1, f0) {
+                    (1, 0)
+                } else {
+                    (0, 1)
+                };
                 let _ = self.file.transition(older, CLIENT_DROP);
                 newer
             }

@@ -125,7 +125,9 @@ pub fn frame_len(width: u32, height: u32) -> Option<u64> {
 pub fn file_len_for(max_width: u32, max_height: u32) -> Option<u64> {
     let frame = frame_len(max_width, max_height)?;
     let payload = frame.checked_add(7)? & !7;
-    let len = payload.checked_mul(2)?.checked_add(2 * HEADER_SIZE as u64)?;
+    let len = payload
+        .checked_mul(2)?
+        .checked_add(2 * HEADER_SIZE as u64)?;
     if len > i64::MAX as u64 {
         return None;
     }

@@ -126,7 +126,11 @@ impl Server {
     ///
     /// # Errors
     /// As [`Server::put_frame`]; [`Error::Locked`] when a frame is already begun.
-    pub fn begin_frame(&mut self, width: u32, height: u32) -> Result<Result<(), PutOutcome>, Error> {
+    pub fn begin_frame(
+        &mut self,
+        width: u32,
+        height: u32,
+    ) -> Result<Result<(), PutOutcome>, Error> {
         self.check_size(width, height)?;
         if self.in_progress.is_some() {
             return Err(Error::Locked);
@@ -176,8 +180,14 @@ impl Server {
     ///
     /// # Errors
     /// As [`Server::begin_frame`].
-    pub fn frame(&mut self, width: u32, height: u32) -> Result<Result<FrameWriter<'_>, PutOutcome>, Error> {
-        Ok(self.begin_frame(width, height)?.map(|()| FrameWriter { server: self }))
+    pub fn frame(
+        &mut self,
+        width: u32,
+        height: u32,
+    ) -> Result<Result<FrameWriter<'_>, PutOutcome>, Error> {
+        Ok(self
+            .begin_frame(width, height)?
+            .map(|()| FrameWriter { server: self }))
     }
 
     /// The states of both buffers as seen now (`None` for an invalid byte).
@@ -186,11 +196,13 @@ impl Server {
     }
 
     fn check_size(&self, width: u32, height: u32) -> Result<u64, Error> {
-        let len = layout::frame_len(width, height).ok_or(Error::BadArgs)?;
-        if !self.file.layout().fits(width, height) {
-            return Err(Error::FrameTooLarge);
+        if width == 0 || height == 0 {
+            return Err(Error::BadArgs);
         }
-        Ok(len)
+        match layout::frame_len(width, height) {
+            Some(len) if self.file.layout().fits(width, height) => Ok(len),
+            _ => Err(Error::FrameTooLarge),
+        }
     }
 
     /// Moves a free buffer to SERVER_LOCKED, or says why there is none.
@@ -277,7 +289,10 @@ impl Drop for FrameWriter<'_> {
 /// Copies `src` into `dst` (same length) with the row order reversed.
 fn copy_flipped(dst: &mut [u8], src: &[u8], row_len: usize) {
     debug_assert_eq!(dst.len(), src.len());
-    for (d, s) in dst.chunks_exact_mut(row_len).zip(src.chunks_exact(row_len).rev()) {
+    for (d, s) in dst
+        .chunks_exact_mut(row_len)
+        .zip(src.chunks_exact(row_len).rev())
+    {
         d.copy_from_slice(s);
     }
 }

@@ -39,7 +39,9 @@ pub struct Header {
 impl Header {
     /// Decodes the 24 bytes of a header in native byte order.
     pub fn from_bytes(bytes: &[u8; 24]) -> Header {
-        let word = |at: usize| u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+        let word = |at: usize| {
+            u32::from_ne_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+        };
         Header {
             frame_number: word(field::FRAME_NUMBER),
             width: word(field::WIDTH),
