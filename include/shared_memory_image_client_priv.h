@@ -132,6 +132,71 @@ SharedMemoryImageError SharedMemoryImageStream_createfile(const char *filename,
                                                           uint32_t max_width,
                                                           uint32_t max_height);
 
+/**
+ * Extension: like SharedMemoryImageStream_lock, but when no frame is available it blocks until
+ * one arrives or `timeout_ms` milliseconds pass (then IMAGESTREAM_NO_FRAMEAVAILABLE). A timeout
+ * of 0 makes it behave exactly like lock.
+ *
+ * A server of this library wakes the waiter at once through a futex on the 4-byte word at
+ * header offset 20; with a server that wakes nobody (the original library) a new frame is still
+ * returned within about 1 ms. Waiting uses no CPU.
+ *
+ * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+ * - `frame`: as for lock; NULL gives IMAGESTREAM_BAD_ARGS.
+ *
+ * Returns the codes of SharedMemoryImageStream_lock, in the same order. Thread safety: the
+ * handle is not held while sleeping, so other threads may use it (a destroy from another thread
+ * ends the wait with IMAGESTREAM_BAD_ARGS within about 1 ms).
+ *
+ * # Safety
+ * `frame` must be NULL or point to writable memory for one pointer.
+ */
+SharedMemoryImageError SharedMemoryImageStream_lockwait(SharedMemoryImageStream stream,
+                                                        SharedMemoryFrame *frame,
+                                                        uint32_t timeout_ms);
+
+/**
+ * Extension: takes a free buffer of a server stream so the caller can render or read back a
+ * `width` x `height` RGB frame straight into shared memory (no copy). On success `*frame`
+ * points to a frame owned by the stream whose `buffer` is the buffer's payload (rows top first;
+ * FLIPVERTICAL does not apply), valid until SharedMemoryImageStream_endframe or _destroy. Its
+ * `iFrame` is ignored: endframe sets the number.
+ *
+ * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+ * - `frame`: where the frame pointer is written; NULL gives IMAGESTREAM_BAD_ARGS. Left
+ *   unchanged unless the result is IMAGESTREAM_NOERROR.
+ *
+ * Returns, in this order: IMAGESTREAM_BAD_ARGS (bad handle); IMAGESTREAM_IS_NOTSERVER;
+ * IMAGESTREAM_BAD_ARGS (NULL `frame`, zero width or height); IMAGESTREAM_FRAME_TOO_LARGE;
+ * IMAGESTREAM_LOCKED when a frame is already begun; IMAGESTREAM_UNCONNECTED or
+ * IMAGESTREAM_NO_BUFFERAVAILABLE when no buffer is free (nothing changes; try again later);
+ * IMAGESTREAM_NOERROR. Until endframe, putframe and another beginframe give IMAGESTREAM_LOCKED;
+ * destroy gives the buffer back unpublished. Thread safety: calls on one handle are serialised.
+ *
+ * # Safety
+ * `frame` must be NULL or point to writable memory for one pointer.
+ */
+SharedMemoryImageError SharedMemoryImageStream_beginframe(SharedMemoryImageStream stream,
+                                                          uint32_t width,
+                                                          uint32_t height,
+                                                          SharedMemoryFrame *frame);
+
+/**
+ * Extension: publishes the frame begun with SharedMemoryImageStream_beginframe as number
+ * `frame_number` and wakes a waiting client. The frame pointer from beginframe must not be used
+ * afterwards (its `buffer` is set to NULL).
+ *
+ * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+ *
+ * Returns IMAGESTREAM_NOERROR; IMAGESTREAM_IS_NOTSERVER on a client; IMAGESTREAM_NOT_LOCKED when
+ * no frame is begun. Thread safety: calls on one handle are serialised.
+ *
+ * # Safety
+ * Safe to call with any handle value.
+ */
+SharedMemoryImageError SharedMemoryImageStream_endframe(SharedMemoryImageStream stream,
+                                                        uint32_t frame_number);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -33,9 +33,9 @@ pub mod ffi;
 /// cbindgen:ignore
 mod transport;
 
-pub use transport::{client, error, layout, server, state};
+pub use transport::{client, error, layout, server, state, wake};
 
-pub use client::{Attach, Client, Frame, FrameInfo};
+pub use client::{Attach, Client, Frame, FrameInfo, FrameSignal};
 pub use error::Error;
 pub use layout::Layout;
 pub use server::{FrameWriter, PutOutcome, Server, ServerOptions};

@@ -8,8 +8,9 @@ use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
 
 use crate::ffi::boundary::{code_of, guard};
-use crate::ffi::registry::{self, ClientStream, Stream};
+use crate::ffi::registry::{self, ClientStream, ServerStream, Stream};
 use crate::ffi::types::*;
+use crate::transport::client::FrameInfo;
 use crate::transport::client::{Attach, Client};
 use crate::transport::server::{Server, ServerOptions};
 
@@ -59,19 +60,20 @@ pub unsafe extern "C" fn SharedMemoryImageStream_create(
             let opts = ServerOptions {
                 flip_vertical: options & IMAGESTREAM_OPTIONS_FLIPVERTICAL != 0,
             };
-            Server::with_options(path, opts).map(|s| (Stream::Server(s), IMAGESTREAM_NOERROR))
+            Server::with_options(path, opts).map(|server| {
+                let frame = registry::empty_frame();
+                (
+                    Stream::Server(ServerStream { server, frame }),
+                    IMAGESTREAM_NOERROR,
+                )
+            })
         } else {
             Client::attach(path).map(|client| {
                 let code = match client.attach_status() {
                     Attach::Fresh => IMAGESTREAM_NOERROR,
                     Attach::Reconnected => IMAGESTREAM_RECONNECTING,
                 };
-                let frame = Box::new(_SharedMemoryFrame {
-                    iFrame: 0,
-                    iWidth: 0,
-                    iHeight: 0,
-                    buffer: std::ptr::null_mut(),
-                });
+                let frame = registry::empty_frame();
                 (Stream::Client(ClientStream { client, frame }), code)
             })
         };
@@ -122,25 +124,36 @@ pub unsafe extern "C" fn SharedMemoryImageStream_lock(
                 if frame.is_null() {
                     return IMAGESTREAM_BAD_ARGS;
                 }
-                code_of(c.client.lock_frame(), |info| {
-                    let Some(info) = info else {
-                        return IMAGESTREAM_NO_FRAMEAVAILABLE;
-                    };
-                    let pixels = c.client.locked_pixels_mut().map(<[u8]>::as_mut_ptr);
-                    *c.frame = _SharedMemoryFrame {
-                        iFrame: info.frame_number,
-                        iWidth: info.width,
-                        iHeight: info.height,
-                        buffer: pixels.unwrap_or(std::ptr::null_mut()),
-                    };
-                    // SAFETY: non-NULL (checked above), and the caller guarantees it is writable.
-                    unsafe { frame.write(&mut *c.frame) };
-                    IMAGESTREAM_NOERROR
+                code_of(c.client.lock_frame(), |info| match info {
+                    // SAFETY: `frame` is non-NULL (checked above) and writable by contract.
+                    Some(info) => unsafe { publish_locked_frame(c, info, frame) },
+                    None => IMAGESTREAM_NO_FRAMEAVAILABLE,
                 })
             }
         })
         .unwrap_or(IMAGESTREAM_BAD_ARGS)
     })
+}
+
+/// Fills the stream's frame struct for a just-locked frame and stores its address in `*out`.
+///
+/// # Safety
+/// `out` must be non-NULL and writable.
+pub(crate) unsafe fn publish_locked_frame(
+    c: &mut ClientStream,
+    info: FrameInfo,
+    out: *mut SharedMemoryFrame,
+) -> SharedMemoryImageError {
+    let pixels = c.client.locked_pixels_mut().map(<[u8]>::as_mut_ptr);
+    *c.frame = _SharedMemoryFrame {
+        iFrame: info.frame_number,
+        iWidth: info.width,
+        iHeight: info.height,
+        buffer: pixels.unwrap_or(std::ptr::null_mut()),
+    };
+    // SAFETY: the caller guarantees `out` is non-NULL and writable.
+    unsafe { out.write(&mut *c.frame) };
+    IMAGESTREAM_NOERROR
 }
 
 /// Unlocks the frame locked with SharedMemoryImageStream_lock; its buffer goes back to the

@@ -26,6 +26,16 @@ const INDEX_BITS: u32 = 16;
 const MAX_SLOTS: usize = CHUNK_LEN * MAX_CHUNKS;
 const _: () = assert!(MAX_SLOTS == 1 << INDEX_BITS);
 
+/// A zeroed frame struct.
+pub(crate) fn empty_frame() -> Box<_SharedMemoryFrame> {
+    Box::new(_SharedMemoryFrame {
+        iFrame: 0,
+        iWidth: 0,
+        iHeight: 0,
+        buffer: std::ptr::null_mut(),
+    })
+}
+
 /// A client stream as the C API sees it: the core client plus the frame struct whose address
 /// `lock` hands out (boxed so it never moves while C holds it).
 #[derive(Debug)]
@@ -39,11 +49,22 @@ pub(crate) struct ClientStream {
 // valid, and it is only dereferenced by C code under the slot's mutex discipline.
 unsafe impl Send for ClientStream {}
 
+/// A server stream as the C API sees it: the core server plus the frame struct whose address
+/// `beginframe` hands out.
+#[derive(Debug)]
+pub(crate) struct ServerStream {
+    pub server: Server,
+    pub frame: Box<_SharedMemoryFrame>,
+}
+
+// SAFETY: as for ClientStream: `frame.buffer` points into the mapping owned by `server`.
+unsafe impl Send for ServerStream {}
+
 /// A live stream behind a handle.
 #[derive(Debug)]
 pub(crate) enum Stream {
     /// Created with `IMAGESTREAM_OPTIONS_INITBUFFERHEADERS`.
-    Server(Server),
+    Server(ServerStream),
     /// Created without it.
     Client(ClientStream),
 }

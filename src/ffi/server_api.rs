@@ -4,10 +4,13 @@
 use std::ffi::{CStr, OsStr};
 use std::os::raw::c_char;
 use std::os::unix::ffi::OsStrExt;
+use std::time::{Duration, Instant};
 
+use crate::ffi::api::publish_locked_frame;
 use crate::ffi::boundary::{code_of, guard};
-use crate::ffi::registry::{self, Stream};
+use crate::ffi::registry::{self, ServerStream, Stream};
 use crate::ffi::types::*;
+use crate::transport::client::FrameSignal;
 use crate::transport::createfile::create_file;
 use crate::transport::layout;
 use crate::transport::server::PutOutcome;
@@ -50,7 +53,7 @@ pub unsafe extern "C" fn SharedMemoryImageStream_putframe(
     guard(|| {
         registry::with(stream, |s| match s {
             Stream::Client(_) => IMAGESTREAM_IS_NOTSERVER,
-            Stream::Server(server) => {
+            Stream::Server(ServerStream { server, .. }) => {
                 if frame.is_null() {
                     return IMAGESTREAM_BAD_ARGS;
                 }
@@ -106,5 +109,153 @@ pub unsafe extern "C" fn SharedMemoryImageStream_createfile(
         code_of(create_file(path, max_width, max_height), |_| {
             IMAGESTREAM_NOERROR
         })
+    })
+}
+
+/// One pass of lockwait under the handle's lock: a final code, or something to sleep on.
+enum WaitStep {
+    Done(SharedMemoryImageError),
+    Sleep(FrameSignal),
+}
+
+/// Extension: like SharedMemoryImageStream_lock, but when no frame is available it blocks until
+/// one arrives or `timeout_ms` milliseconds pass (then IMAGESTREAM_NO_FRAMEAVAILABLE). A timeout
+/// of 0 makes it behave exactly like lock.
+///
+/// A server of this library wakes the waiter at once through a futex on the 4-byte word at
+/// header offset 20; with a server that wakes nobody (the original library) a new frame is still
+/// returned within about 1 ms. Waiting uses no CPU.
+///
+/// - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+/// - `frame`: as for lock; NULL gives IMAGESTREAM_BAD_ARGS.
+///
+/// Returns the codes of SharedMemoryImageStream_lock, in the same order. Thread safety: the
+/// handle is not held while sleeping, so other threads may use it (a destroy from another thread
+/// ends the wait with IMAGESTREAM_BAD_ARGS within about 1 ms).
+///
+/// # Safety
+/// `frame` must be NULL or point to writable memory for one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn SharedMemoryImageStream_lockwait(
+    stream: SharedMemoryImageStream,
+    frame: *mut SharedMemoryFrame,
+    timeout_ms: u32,
+) -> SharedMemoryImageError {
+    guard(|| {
+        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        loop {
+            let step = registry::with(stream, |s| match s {
+                Stream::Server(_) => WaitStep::Done(IMAGESTREAM_IS_SERVER),
+                Stream::Client(c) => {
+                    if c.client.locked_frame().is_some() {
+                        return WaitStep::Done(IMAGESTREAM_LOCKED);
+                    }
+                    if frame.is_null() {
+                        return WaitStep::Done(IMAGESTREAM_BAD_ARGS);
+                    }
+                    match c.client.lock_frame_or_signal() {
+                        Err(e) => WaitStep::Done(e.code()),
+                        // SAFETY: `frame` is non-NULL (checked above) and writable by contract.
+                        Ok(Ok(info)) => {
+                            WaitStep::Done(unsafe { publish_locked_frame(c, info, frame) })
+                        }
+                        Ok(Err(signal)) => WaitStep::Sleep(signal),
+                    }
+                }
+            })
+            .unwrap_or(WaitStep::Done(IMAGESTREAM_BAD_ARGS));
+            match step {
+                WaitStep::Done(code) => return code,
+                WaitStep::Sleep(signal) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return IMAGESTREAM_NO_FRAMEAVAILABLE;
+                    }
+                    signal.wait(left);
+                }
+            }
+        }
+    })
+}
+
+/// Extension: takes a free buffer of a server stream so the caller can render or read back a
+/// `width` x `height` RGB frame straight into shared memory (no copy). On success `*frame`
+/// points to a frame owned by the stream whose `buffer` is the buffer's payload (rows top first;
+/// FLIPVERTICAL does not apply), valid until SharedMemoryImageStream_endframe or _destroy. Its
+/// `iFrame` is ignored: endframe sets the number.
+///
+/// - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+/// - `frame`: where the frame pointer is written; NULL gives IMAGESTREAM_BAD_ARGS. Left
+///   unchanged unless the result is IMAGESTREAM_NOERROR.
+///
+/// Returns, in this order: IMAGESTREAM_BAD_ARGS (bad handle); IMAGESTREAM_IS_NOTSERVER;
+/// IMAGESTREAM_BAD_ARGS (NULL `frame`, zero width or height); IMAGESTREAM_FRAME_TOO_LARGE;
+/// IMAGESTREAM_LOCKED when a frame is already begun; IMAGESTREAM_UNCONNECTED or
+/// IMAGESTREAM_NO_BUFFERAVAILABLE when no buffer is free (nothing changes; try again later);
+/// IMAGESTREAM_NOERROR. Until endframe, putframe and another beginframe give IMAGESTREAM_LOCKED;
+/// destroy gives the buffer back unpublished. Thread safety: calls on one handle are serialised.
+///
+/// # Safety
+/// `frame` must be NULL or point to writable memory for one pointer.
+#[no_mangle]
+pub unsafe extern "C" fn SharedMemoryImageStream_beginframe(
+    stream: SharedMemoryImageStream,
+    width: u32,
+    height: u32,
+    frame: *mut SharedMemoryFrame,
+) -> SharedMemoryImageError {
+    guard(|| {
+        registry::with(stream, |s| match s {
+            Stream::Client(_) => IMAGESTREAM_IS_NOTSERVER,
+            Stream::Server(ss) => {
+                if frame.is_null() {
+                    return IMAGESTREAM_BAD_ARGS;
+                }
+                code_of(ss.server.begin_frame(width, height), |begun| match begun {
+                    Err(outcome) => put_code(outcome),
+                    Ok(()) => {
+                        let pixels = ss.server.frame_pixels_mut().map(<[u8]>::as_mut_ptr);
+                        *ss.frame = _SharedMemoryFrame {
+                            iFrame: 0,
+                            iWidth: width,
+                            iHeight: height,
+                            buffer: pixels.unwrap_or(std::ptr::null_mut()),
+                        };
+                        // SAFETY: `frame` is non-NULL (checked above) and writable by contract.
+                        unsafe { frame.write(&mut *ss.frame) };
+                        IMAGESTREAM_NOERROR
+                    }
+                })
+            }
+        })
+        .unwrap_or(IMAGESTREAM_BAD_ARGS)
+    })
+}
+
+/// Extension: publishes the frame begun with SharedMemoryImageStream_beginframe as number
+/// `frame_number` and wakes a waiting client. The frame pointer from beginframe must not be used
+/// afterwards (its `buffer` is set to NULL).
+///
+/// - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+///
+/// Returns IMAGESTREAM_NOERROR; IMAGESTREAM_IS_NOTSERVER on a client; IMAGESTREAM_NOT_LOCKED when
+/// no frame is begun. Thread safety: calls on one handle are serialised.
+///
+/// # Safety
+/// Safe to call with any handle value.
+#[no_mangle]
+pub unsafe extern "C" fn SharedMemoryImageStream_endframe(
+    stream: SharedMemoryImageStream,
+    frame_number: u32,
+) -> SharedMemoryImageError {
+    guard(|| {
+        registry::with(stream, |s| match s {
+            Stream::Client(_) => IMAGESTREAM_IS_NOTSERVER,
+            Stream::Server(ss) => code_of(ss.server.end_frame(frame_number), |outcome| {
+                ss.frame.buffer = std::ptr::null_mut();
+                put_code(outcome)
+            }),
+        })
+        .unwrap_or(IMAGESTREAM_BAD_ARGS)
     })
 }

@@ -2,6 +2,8 @@
 //! and detaches so the server knows nobody is listening.
 
 use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::transport::error::Error;
 use crate::transport::layout::{Layout, NUM_BUFFERS};
@@ -10,6 +12,7 @@ use crate::transport::state::{
     self, BufferState, ATTACH_INIT, ATTACH_LOCKED, ATTACH_UNREAD, CLIENT_DROP, CLIENT_LOCK,
     CLIENT_UNLOCK, DETACH_FREE, DETACH_UNREAD,
 };
+use crate::transport::wake;
 
 /// How a client found the file when it attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,7 +56,7 @@ impl FrameInfo {
 /// `Unconnected` until a client attaches again.
 #[derive(Debug)]
 pub struct Client {
-    file: SharedFile,
+    file: Arc<SharedFile>,
     attach: Attach,
     locked: Option<FrameInfo>,
 }
@@ -66,7 +69,7 @@ impl Client {
     /// # Errors
     /// [`Error::BadFileSize`], [`Error::UnableToOpenFile`], [`Error::UnableToMapFile`].
     pub fn attach(path: impl AsRef<Path>) -> Result<Client, Error> {
-        let file = SharedFile::open(path.as_ref())?;
+        let file = Arc::new(SharedFile::open(path.as_ref())?);
         let mut all_init = true;
         for b in 0..NUM_BUFFERS {
             let mut fresh = false;
@@ -169,6 +172,54 @@ impl Client {
         Ok(Some(info))
     }
 
+    /// Like [`Client::lock`], but waits up to `timeout` for a frame to arrive. A server of this
+    /// library wakes the client at once; with one that wakes nobody (the original library) a new
+    /// frame is still seen within about a millisecond. Waiting uses no CPU.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when a frame is already locked through [`Client::lock_frame`].
+    pub fn lock_timeout(&mut self, timeout: Duration) -> Result<Option<Frame<'_>>, Error> {
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            match self.lock_frame_or_signal()? {
+                Ok(info) => return Ok(Some(Frame { client: self, info })),
+                Err(signal) => {
+                    let left = deadline.map_or(Duration::MAX, |d| {
+                        d.saturating_duration_since(Instant::now())
+                    });
+                    if left.is_zero() {
+                        return Ok(None);
+                    }
+                    signal.wait(left);
+                }
+            }
+        }
+    }
+
+    /// One step of a blocking lock, for callers that must not hold the client while they sleep
+    /// (the C API releases its handle lock): locks a frame like [`Client::lock_frame`], or, when
+    /// there is none, returns the [`FrameSignal`] to sleep on before trying again.
+    ///
+    /// # Errors
+    /// [`Error::Locked`] when a frame is already locked.
+    pub fn lock_frame_or_signal(&mut self) -> Result<Result<FrameInfo, FrameSignal>, Error> {
+        if let Some(info) = self.lock_frame()? {
+            return Ok(Ok(info));
+        }
+        // The buffer the server publishes next: the one it is writing, else the first free one
+        // (the order this library's server takes them in).
+        let states = [self.file.state(0), self.file.state(1)];
+        let buffer = states
+            .iter()
+            .position(|s| *s == Some(BufferState::ServerLocked))
+            .or_else(|| states.iter().position(|s| *s == Some(BufferState::Server)))
+            .unwrap_or(0);
+        Ok(Err(FrameSignal {
+            file: Arc::clone(&self.file),
+            buffer,
+        }))
+    }
+
     /// The frame locked with [`Client::lock_frame`], if any.
     pub fn locked_frame(&self) -> Option<FrameInfo> {
         self.locked
@@ -218,6 +269,40 @@ impl Drop for Client {
             if self.file.transition(b, DETACH_FREE).is_err() {
                 let _ = self.file.transition(b, DETACH_UNREAD);
             }
+        }
+    }
+}
+
+/// Something to sleep on until a frame may have arrived; see [`Client::lock_frame_or_signal`].
+/// It keeps the file mapped, so it stays valid even if the client is dropped meanwhile.
+#[derive(Debug)]
+pub struct FrameSignal {
+    file: Arc<SharedFile>,
+    buffer: usize,
+}
+
+impl FrameSignal {
+    /// Sleeps until the server publishes a frame, a buffer changes state, or `timeout` passes,
+    /// and at most about a millisecond (so a server that wakes nobody is still noticed). May
+    /// return early; the caller tries to lock again.
+    pub fn wait(&self, timeout: Duration) {
+        let f = &self.file;
+        let registered = wake::add_waiter(f.waiters(self.buffer));
+        let word = f.state_word(self.buffer);
+        let seen = word.load(std::sync::atomic::Ordering::SeqCst);
+        // Re-check after registering: a frame published before the server could see us must
+        // not be slept through.
+        let ready = (0..NUM_BUFFERS).any(|b| {
+            matches!(
+                f.state(b),
+                Some(BufferState::Client) | Some(BufferState::Init)
+            )
+        });
+        if !ready {
+            wake::wait(word, seen, timeout);
+        }
+        if registered {
+            wake::remove_waiter(f.waiters(self.buffer));
         }
     }
 }

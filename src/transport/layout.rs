@@ -189,8 +189,9 @@ mod tests {
         assert!(!l.fits(u32::MAX, u32::MAX));
         assert!(!l.fits(u32::MAX, 2));
         assert_eq!(frame_len(u32::MAX, u32::MAX), None);
-        assert!(l.fits(1920, 1080));
-        assert!(!l.fits(3840, 2160));
+        // The 10 MiB minimum holds 720p but not 1080p (6 220 800 bytes > 5 242 856).
+        assert!(l.fits(1280, 720));
+        assert!(!l.fits(1920, 1080));
     }
 
     #[test]

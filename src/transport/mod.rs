@@ -8,3 +8,4 @@ pub mod layout;
 pub mod server;
 pub mod shared_file;
 pub mod state;
+pub mod wake;

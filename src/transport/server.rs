@@ -6,6 +6,7 @@ use crate::transport::error::Error;
 use crate::transport::layout::{self, Layout, NUM_BUFFERS};
 use crate::transport::shared_file::SharedFile;
 use crate::transport::state::{BufferState, SERVER_ABANDON, SERVER_BEGIN, SERVER_PUBLISH};
+use crate::transport::wake;
 
 /// What happened to a frame handed to [`Server::put_frame`] (the non-error outcomes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -210,10 +211,8 @@ impl Server {
         let mut saw_init = false;
         for b in 0..NUM_BUFFERS {
             match self.file.state(b) {
-                Some(BufferState::Server) => {
-                    if self.file.transition(b, SERVER_BEGIN).is_ok() {
-                        return Ok(b);
-                    }
+                Some(BufferState::Server) if self.file.transition(b, SERVER_BEGIN).is_ok() => {
+                    return Ok(b);
                 }
                 Some(BufferState::Init) => saw_init = true,
                 _ => {}
@@ -232,7 +231,12 @@ impl Server {
         self.file
             .write_frame_header(buffer, frame_number, width, height);
         match self.file.transition(buffer, SERVER_PUBLISH) {
-            Ok(()) => PutOutcome::Delivered,
+            Ok(()) => {
+                if wake::has_waiters(self.file.waiters(buffer)) {
+                    wake::wake_all(self.file.state_word(buffer));
+                }
+                PutOutcome::Delivered
+            }
             // Only a peer breaking the protocol (or a new server on the same file) moves a buffer
             // we hold; the frame is lost.
             Err(_) => PutOutcome::Dropped,

@@ -16,6 +16,7 @@ use memmap2::{MmapOptions, MmapRaw};
 use crate::transport::error::Error;
 use crate::transport::layout::{field, Layout, NUM_BUFFERS};
 use crate::transport::state::{self, BufferState, Transition};
+use crate::transport::wake;
 
 /// A decoded copy of one buffer header, as read at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -120,6 +121,23 @@ impl SharedFile {
         unsafe { AtomicU32::from_ptr(self.map.as_mut_ptr().add(at).cast::<u32>()) }
     }
 
+    /// The 4-byte word at header offset 20 of buffer `buffer` (state byte and pad): the futex a
+    /// waiting client sleeps on.
+    #[inline]
+    pub fn state_word(&self, buffer: usize) -> &AtomicU32 {
+        self.word(buffer, field::STATE)
+    }
+
+    /// `pad[0]` of buffer `buffer`: the number of clients waiting for a frame in it (an
+    /// extension; other implementations ignore the pad bytes).
+    #[inline]
+    pub fn waiters(&self, buffer: usize) -> &AtomicU8 {
+        let at = self.layout.header_offset(buffer) + field::STATE + 1;
+        // SAFETY: as in `state_cell`: byte 21 of a header inside the live mapping; `AtomicU8`
+        // has the layout of `u8`; accessed atomically only.
+        unsafe { AtomicU8::from_ptr(self.map.as_mut_ptr().add(at)) }
+    }
+
     /// The current state of buffer `buffer`, `None` for an invalid byte.
     #[inline]
     pub fn state(&self, buffer: usize) -> Option<BufferState> {
@@ -136,12 +154,10 @@ impl SharedFile {
     /// the other side is changing may come back mixed; callers that rely on it own the buffer.
     pub fn header(&self, buffer: usize) -> Header {
         let w = |f| self.word(buffer, f).load(Ordering::Relaxed);
-        let pad = |i: usize| {
-            let at = self.layout.header_offset(buffer) + field::STATE + i;
-            // SAFETY: as in `state_cell`: `at` is one of the pad bytes 21..24 of a header inside
-            // the mapping, accessed atomically.
-            unsafe { AtomicU8::from_ptr(self.map.as_mut_ptr().add(at)) }.load(Ordering::Relaxed)
-        };
+        let pad = self
+            .state_word(buffer)
+            .load(Ordering::Relaxed)
+            .to_ne_bytes();
         Header {
             frame_number: w(field::FRAME_NUMBER),
             width: w(field::WIDTH),
@@ -149,7 +165,7 @@ impl SharedFile {
             offset: w(field::OFFSET),
             num_scanlines: w(field::NUM_SCANLINES),
             state: self.state_cell(buffer).load(Ordering::Acquire),
-            pad: [pad(1), pad(2), pad(3)],
+            pad: [pad[1], pad[2], pad[3]],
         }
     }
 
@@ -179,6 +195,8 @@ impl SharedFile {
             // word with the state in its first byte zeroes the pad in the same step.
             let word = u32::from_ne_bytes([BufferState::Init as u8, 0, 0, 0]);
             self.word(b, field::STATE).store(word, Ordering::Release);
+            // Clients sleeping on the old state re-check at once and re-attach.
+            wake::wake_all(self.state_word(b));
         }
     }
 

@@ -1,0 +1,181 @@
+//! Command-line arguments.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Shared memory image transport: stream RGB frames between processes through a mapped file.
+#[derive(Debug, Parser)]
+#[command(name = "shmimg", version, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Stream an animated pattern from a server process to a client process and report.
+    Demo(DemoArgs),
+    /// Be a server: stream an animated test pattern into FILE.
+    Serve(ServeArgs),
+    /// Be a client: read frames from FILE and show live statistics.
+    Watch(WatchArgs),
+    /// Show both buffer headers of FILE, decoded, without changing anything.
+    Inspect(InspectArgs),
+    /// Create (or grow) FILE so that frames up to --max fit.
+    Createfile(CreatefileArgs),
+}
+
+/// A frame size, `WIDTHxHEIGHT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    /// Pixels.
+    pub width: u32,
+    /// Pixels.
+    pub height: u32,
+}
+
+impl FromStr for Size {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Size, String> {
+        let (w, h) = s
+            .split_once(['x', 'X'])
+            .ok_or_else(|| format!("`{s}` is not a size; write WIDTHxHEIGHT, e.g. 1920x1080"))?;
+        let parse = |v: &str, what: &str| -> Result<u32, String> {
+            match v.trim().parse::<u32>() {
+                Ok(0) | Err(_) => Err(format!(
+                    "`{v}` is not a valid {what} (a whole number from 1)"
+                )),
+                Ok(n) => Ok(n),
+            }
+        };
+        Ok(Size {
+            width: parse(w, "width")?,
+            height: parse(h, "height")?,
+        })
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+/// `shmimg demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How long to stream, in seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Frame size.
+    #[arg(long, default_value = "1920x1080")]
+    pub size: Size,
+    /// Frames per second the server aims for (0: as fast as possible).
+    #[arg(long, default_value_t = 60.0)]
+    pub fps: f64,
+    /// Where to write the last received frame (PNG).
+    #[arg(long, default_value = "shmimg-demo.png")]
+    pub out: PathBuf,
+    /// Stream file to use (default: a new file under /dev/shm, removed afterwards).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+/// `shmimg serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Stream file (must exist; see `shmimg createfile`).
+    pub file: PathBuf,
+    /// Frame size.
+    #[arg(long, default_value = "1920x1080")]
+    pub size: Size,
+    /// Frames per second to aim for (0: as fast as possible).
+    #[arg(long, default_value_t = 60.0)]
+    pub fps: f64,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Stop after this many frames.
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Store rows bottom-up (IMAGESTREAM_OPTIONS_FLIPVERTICAL).
+    #[arg(long)]
+    pub flip: bool,
+    /// Print no live statistics.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the final summary as key=value lines on stdout (for scripts).
+    #[arg(long)]
+    pub machine: bool,
+}
+
+/// `shmimg watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Stream file (must exist).
+    pub file: PathBuf,
+    /// Stop after this many seconds (default: run until interrupted).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// Stop after this many frames.
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Save the last frame received to this file (.png or .ppm).
+    #[arg(long)]
+    pub snapshot: Option<PathBuf>,
+    /// Print no live statistics.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the final summary as key=value lines (for scripts).
+    #[arg(long)]
+    pub machine: bool,
+}
+
+/// `shmimg inspect`.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Stream file.
+    pub file: PathBuf,
+}
+
+/// `shmimg createfile`.
+#[derive(Debug, Args)]
+pub struct CreatefileArgs {
+    /// File to create or grow.
+    pub file: PathBuf,
+    /// Largest frame that must fit, WIDTHxHEIGHT.
+    #[arg(long)]
+    pub max: Size,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_parses_and_rejects() {
+        assert_eq!(
+            "3840x2160".parse::<Size>(),
+            Ok(Size {
+                width: 3840,
+                height: 2160
+            })
+        );
+        assert_eq!(
+            "64X48".parse::<Size>(),
+            Ok(Size {
+                width: 64,
+                height: 48
+            })
+        );
+        assert!("0x10".parse::<Size>().is_err());
+        assert!("10".parse::<Size>().is_err());
+        assert!("axb".parse::<Size>().is_err());
+        assert!("99999999999x1".parse::<Size>().is_err());
+    }
+}
