@@ -42,3 +42,8 @@ pub use server::{FrameWriter, PutOutcome, Server, ServerOptions};
 pub use state::BufferState;
 pub use transport::createfile::create_file;
 pub use transport::shared_file::Header;
+
+/// The README's Rust examples, compiled as doctests so they stay correct.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
