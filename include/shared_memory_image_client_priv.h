@@ -145,8 +145,8 @@ SharedMemoryImageError SharedMemoryImageStream_createfile(const char *filename,
  * - `frame`: as for lock; NULL gives IMAGESTREAM_BAD_ARGS.
  *
  * Returns the codes of SharedMemoryImageStream_lock, in the same order. Thread safety: the
- * handle is not held while sleeping, so other threads may use it (a destroy from another thread
- * ends the wait with IMAGESTREAM_BAD_ARGS within about 1 ms).
+ * handle is not held while sleeping, so other threads may use it; a destroy from another thread
+ * wakes the wait, which then returns IMAGESTREAM_BAD_ARGS.
  *
  * # Safety
  * `frame` must be NULL or point to writable memory for one pointer.

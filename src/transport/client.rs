@@ -2,6 +2,7 @@
 //! and detaches so the server knows nobody is listening.
 
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -269,6 +270,10 @@ impl Drop for Client {
             if self.file.transition(b, DETACH_FREE).is_err() {
                 let _ = self.file.transition(b, DETACH_UNREAD);
             }
+            // Threads still waiting through a FrameSignal of this client re-check at once.
+            if wake::has_waiters(self.file.waiters(b)) {
+                wake::wake_all(self.file.state_word(b));
+            }
         }
     }
 }
@@ -283,23 +288,33 @@ pub struct FrameSignal {
 
 impl FrameSignal {
     /// Sleeps until the server publishes a frame, a buffer changes state, or `timeout` passes,
-    /// and at most about a millisecond (so a server that wakes nobody is still noticed). May
-    /// return early; the caller tries to lock again.
+    /// and at most one slice ([`wake::WAIT_SLICE`], or [`wake::LONG_SLICE`] once the server has
+    /// been seen to wake its clients). May return early; the caller tries to lock again.
     pub fn wait(&self, timeout: Duration) {
         let f = &self.file;
+        let frame_ready = || (0..NUM_BUFFERS).any(|b| f.state(b) == Some(BufferState::Client));
         let registered = wake::add_waiter(f.waiters(self.buffer));
         let word = f.state_word(self.buffer);
-        let seen = word.load(std::sync::atomic::Ordering::SeqCst);
-        // Re-check after registering: a frame published before the server could see us must
-        // not be slept through.
-        let ready = (0..NUM_BUFFERS).any(|b| {
-            matches!(
-                f.state(b),
-                Some(BufferState::Client) | Some(BufferState::Init)
-            )
-        });
+        let seen = word.load(Ordering::SeqCst);
+        // Re-check after registering: a frame (or a server restart, INIT) that came before the
+        // server could see us must not be slept through.
+        let ready =
+            frame_ready() || (0..NUM_BUFFERS).any(|b| f.state(b) == Some(BufferState::Init));
         if !ready {
-            wake::wait(word, seen, timeout);
+            let wakes = f.server_wakes.load(Ordering::Relaxed);
+            let slice = if wakes {
+                wake::LONG_SLICE
+            } else {
+                wake::WAIT_SLICE
+            };
+            match wake::wait(word, seen, timeout.min(slice)) {
+                wake::Woke::Woken => f.server_wakes.store(true, Ordering::Relaxed),
+                // A frame arrived without a wake-up: this server does not wake its clients.
+                wake::Woke::TimedOut if wakes && frame_ready() => {
+                    f.server_wakes.store(false, Ordering::Relaxed)
+                }
+                _ => {}
+            }
         }
         if registered {
             wake::remove_waiter(f.waiters(self.buffer));

@@ -9,7 +9,7 @@
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
@@ -65,6 +65,9 @@ impl Header {
 pub(crate) struct SharedFile {
     map: MmapRaw,
     layout: Layout,
+    /// Whether the server on this file has been seen to wake a waiting client (process-local;
+    /// decides how long a waiting client sleeps between checks, see [`crate::wake`]).
+    pub server_wakes: AtomicBool,
 }
 
 impl SharedFile {
@@ -89,7 +92,11 @@ impl SharedFile {
             .len(len)
             .map_raw(&file)
             .map_err(|_| Error::UnableToMapFile)?;
-        Ok(SharedFile { map, layout })
+        Ok(SharedFile {
+            map,
+            layout,
+            server_wakes: AtomicBool::new(false),
+        })
     }
 
     /// The file's geometry.

@@ -3,24 +3,41 @@
 //!
 //! A waiting client counts itself in `pad[0]` of the buffer it waits on, so that a server wakes
 //! (one system call) only when someone waits; the server's check of that count is a plain load
-//! after a fence. Every wait is sliced to at most [`WAIT_SLICE`], so a server that never wakes
-//! anyone (the original library) is still noticed within about a millisecond, and a waiter whose
-//! wake-up went to a crashed or foreign server never sleeps long.
+//! after a fence.
+//!
+//! Waits are sliced. Until a client has been woken by its server, each sleep lasts at most
+//! [`WAIT_SLICE`] (0.9 ms), so a server that never wakes anyone (the original library) is still
+//! noticed within about a millisecond. Once a wake-up arrived, the server is known to wake its
+//! clients and sleeps last up to [`LONG_SLICE`]; a slice that ends to find a frame nobody announced
+//! drops back to short slices.
 
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::Duration;
 
-/// The longest single sleep of a waiting client.
+/// The longest single sleep of a client whose server has not been seen to wake it.
 pub const WAIT_SLICE: Duration = Duration::from_micros(900);
 
-/// Sleeps while `word` holds `expected`, at most `timeout` (and at most [`WAIT_SLICE`]). Returns
-/// early when woken, when the word changes, or on a signal; the caller re-checks its condition.
-pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let timeout = timeout.min(WAIT_SLICE);
+/// The longest single sleep of a client whose server wakes it.
+pub const LONG_SLICE: Duration = Duration::from_millis(50);
+
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woke {
+    /// Someone called [`wake_all`] on the word.
+    Woken,
+    /// The timeout passed.
+    TimedOut,
+    /// The word did not hold the expected value, a signal arrived, or waiting is not supported.
+    Other,
+}
+
+/// Sleeps while `word` holds `expected`, at most `timeout`. Returns early when woken, when the
+/// word changes, or on a signal; the caller re-checks its condition.
+pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {
     if timeout.is_zero() {
-        return;
+        return Woke::TimedOut;
     }
-    imp::wait(word, expected, timeout);
+    imp::wait(word, expected, timeout)
 }
 
 /// Wakes every process waiting on `word`.
@@ -53,23 +70,31 @@ mod imp {
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
 
-    pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    use super::Woke;
+
+    pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {
         let ts = libc::timespec {
             tv_sec: timeout.as_secs() as libc::time_t,
             tv_nsec: timeout.subsec_nanos() as libc::c_long,
         };
         // SAFETY: `word` is a valid, aligned 4-byte location that outlives the call (the caller's
         // borrow keeps the mapping alive); FUTEX_WAIT only reads it; `ts` is a valid timespec.
-        // Shared (not private) futex, because the other side is another process. Errors
-        // (EAGAIN: value changed, EINTR, ETIMEDOUT) all mean "re-check", so the result is ignored.
-        unsafe {
+        // Shared (not private) futex, because the other side is another process.
+        let rc = unsafe {
             libc::syscall(
                 libc::SYS_futex,
                 word.as_ptr(),
                 libc::FUTEX_WAIT,
                 expected,
                 &ts as *const libc::timespec,
-            );
+            )
+        };
+        match rc {
+            0 => Woke::Woken,
+            _ if std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) => {
+                Woke::TimedOut
+            }
+            _ => Woke::Other,
         }
     }
 
@@ -86,8 +111,9 @@ mod imp {
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
 
-    pub fn wait(_word: &AtomicU32, _expected: u32, timeout: Duration) {
+    pub fn wait(_word: &AtomicU32, _expected: u32, timeout: Duration) -> super::Woke {
         std::thread::sleep(timeout.min(Duration::from_micros(100)));
+        super::Woke::Other
     }
 
     pub fn wake_all(_word: &AtomicU32) {}
@@ -112,14 +138,13 @@ mod tests {
     }
 
     #[test]
-    fn wait_returns_at_once_when_the_value_differs_and_within_a_slice_otherwise() {
+    fn wait_returns_at_once_when_the_value_differs_and_times_out_otherwise() {
         let w = AtomicU32::new(5);
         let t = Instant::now();
-        wait(&w, 6, Duration::from_secs(1));
-        assert!(t.elapsed() < Duration::from_millis(100));
+        assert_eq!(wait(&w, 6, Duration::from_secs(1)), Woke::Other);
+        assert!(t.elapsed() < Duration::from_millis(500));
         let t = Instant::now();
-        wait(&w, 5, Duration::from_secs(10));
-        // One slice at most (generous bound for a loaded machine).
-        assert!(t.elapsed() < Duration::from_millis(200));
+        assert_eq!(wait(&w, 5, Duration::from_millis(2)), Woke::TimedOut);
+        assert!(t.elapsed() >= Duration::from_millis(2));
     }
 }

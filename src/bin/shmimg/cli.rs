@@ -28,6 +28,66 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Create (or grow) FILE so that frames up to --max fit.
     Createfile(CreatefileArgs),
+    /// Run the performance benchmarks and print their tables (about a minute).
+    Bench(BenchArgs),
+    /// The server side of the cross-process benchmarks (started by `shmimg bench`).
+    #[command(hide = true)]
+    BenchPeer(BenchPeerArgs),
+}
+
+/// `shmimg bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Fewer repetitions (about 20 s instead of about a minute).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+/// What the benchmark peer does.
+#[derive(Debug, Clone, Copy)]
+pub enum PeerMode {
+    /// Paced frames written in place and stamped just before publishing.
+    Latency {
+        /// Frames per second.
+        rate: u32,
+    },
+    /// putframe as fast as possible.
+    Copy,
+    /// beginframe/endframe as fast as possible.
+    ZeroCopy,
+}
+
+/// `shmimg bench-peer MODE FILE SIZE ARG SECONDS`.
+#[derive(Debug, Args)]
+pub struct BenchPeerArgs {
+    /// `latency`, `throughput`.
+    kind: String,
+    /// Stream file.
+    pub file: PathBuf,
+    /// Frame size.
+    pub size: Size,
+    /// Rate (latency) or `copy`/`zerocopy` (throughput).
+    arg: String,
+    /// How long to run.
+    pub seconds: f64,
+    /// Parsed from `kind` and `arg`.
+    #[arg(skip = PeerMode::Copy)]
+    pub mode: PeerMode,
+}
+
+impl BenchPeerArgs {
+    /// Resolves `mode` from the positional words.
+    pub fn resolve(mut self) -> Result<BenchPeerArgs, String> {
+        self.mode = match (self.kind.as_str(), self.arg.as_str()) {
+            ("latency", rate) => PeerMode::Latency {
+                rate: rate.parse().map_err(|_| format!("bad rate `{rate}`"))?,
+            },
+            ("throughput", "copy") => PeerMode::Copy,
+            ("throughput", "zerocopy") => PeerMode::ZeroCopy,
+            (k, a) => return Err(format!("unknown peer mode `{k} {a}`")),
+        };
+        Ok(self)
+    }
 }
 
 /// A frame size, `WIDTHxHEIGHT`.

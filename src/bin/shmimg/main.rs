@@ -1,6 +1,7 @@
 //! `shmimg`: the command-line tool of the shared memory image transport. Streams test frames,
 //! watches streams, inspects stuck files, creates stream files, and runs a two-process demo.
 
+mod bench;
 mod cli;
 mod demo;
 mod image_out;
@@ -67,6 +68,8 @@ fn run(cli: cli::Cli) -> Result<(), Failure> {
         cli::Command::Serve(a) => serve::run(a),
         cli::Command::Watch(a) => watch::run(a),
         cli::Command::Inspect(a) => inspect::run(a),
+        cli::Command::Bench(a) => bench::run(a),
+        cli::Command::BenchPeer(a) => bench::peer(a.resolve().map_err(Failure::new)?),
         cli::Command::Createfile(a) => {
             let len = create_file(&a.file, a.max.width, a.max.height)
                 .map_err(|e| describe(e, &a.file))?;
