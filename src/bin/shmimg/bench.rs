@@ -257,7 +257,12 @@ fn spawn_peer(args: &[String]) -> Result<std::process::Child, Failure> {
 fn bench_latency(dir: &Path, quick: bool) -> Result<(), Failure> {
     let mut rows = Vec::new();
     let secs = if quick { 1.0 } else { 2.5 };
-    for (w, h, rate) in [(64u32, 64u32, 1000u32), (1920, 1080, 200)] {
+    for (w, h, rate) in [
+        (64u32, 64u32, 1000u32),
+        (64, 64, 200),
+        (1920, 1080, 200),
+        (1920, 1080, 1000),
+    ] {
         let path = stream_file(dir, "lat.shm", w, h)?;
         for spin in [false, true] {
             let mut client = Client::attach(&path).map_err(|e| describe(e, &path))?;
