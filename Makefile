@@ -1,11 +1,12 @@
 # Top-level tasks. `make test` is the full test suite (what CI runs); `make demo` the main job.
 
 CARGO   ?= cargo
+PYTHON  ?= python3
 RELEASE := target/release
 LIB_A   := $(RELEASE)/libshared_memory_image_client.a
 NSL     := $(RELEASE)/native-static-libs.txt
 
-.PHONY: all build demo lint test test-rust test-c clean
+.PHONY: all build demo lint test test-rust test-c test-python python-install clean
 
 all: build
 
@@ -35,7 +36,14 @@ test-rust:
 test-c: build
 	$(MAKE) -C c_examples test
 
-test: lint test-rust test-c
+# Installs the Python package (it bundles the library) into $(PYTHON)'s environment.
+python-install: build
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check ./python
+
+test-python: python-install test-c
+	$(PYTHON) -m pytest python/tests -q
+
+test: lint test-rust test-c test-python
 	git diff --exit-code -- include || { echo "include/ changed during the build: commit the regenerated headers"; exit 1; }
 
 clean:

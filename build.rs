@@ -26,6 +26,7 @@ const PRIV_ITEMS: &[&str] = &[
     "SharedMemoryImageStream_lockwait",
     "SharedMemoryImageStream_beginframe",
     "SharedMemoryImageStream_endframe",
+    "SharedMemoryImageStream_abortframe",
 ];
 
 /// Items of the public header (excluded from the server header, which includes it).

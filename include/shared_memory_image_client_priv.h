@@ -197,6 +197,21 @@ SharedMemoryImageError SharedMemoryImageStream_beginframe(SharedMemoryImageStrea
 SharedMemoryImageError SharedMemoryImageStream_endframe(SharedMemoryImageStream stream,
                                                         uint32_t frame_number);
 
+/**
+ * Extension: gives back the buffer of a frame begun with SharedMemoryImageStream_beginframe
+ * without publishing it (for a renderer that fails mid-frame). The frame pointer from
+ * beginframe must not be used afterwards.
+ *
+ * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+ *
+ * Returns IMAGESTREAM_NOERROR; IMAGESTREAM_IS_NOTSERVER on a client; IMAGESTREAM_NOT_LOCKED when
+ * no frame is begun. Thread safety: calls on one handle are serialised.
+ *
+ * # Safety
+ * Safe to call with any handle value.
+ */
+SharedMemoryImageError SharedMemoryImageStream_abortframe(SharedMemoryImageStream stream);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -238,6 +238,30 @@ fn beginframe_and_endframe_error_cases() {
     assert_eq!(begin(s, 4, 4).0, IMAGESTREAM_NO_BUFFERAVAILABLE);
     assert_eq!(lock_copy(c).1.unwrap().frame_number, 2);
 
+    // abortframe gives the buffer back unpublished.
+    // SAFETY (abortframe calls): any handle value is accepted.
+    assert_eq!(
+        unsafe { SharedMemoryImageStream_abortframe(s) },
+        IMAGESTREAM_NOT_LOCKED
+    );
+    assert_eq!(
+        unsafe { SharedMemoryImageStream_abortframe(c) },
+        IMAGESTREAM_IS_NOTSERVER
+    );
+    assert_eq!(
+        unsafe { SharedMemoryImageStream_abortframe(null_mut()) },
+        IMAGESTREAM_BAD_ARGS
+    );
+    let states_before = f.raw_states();
+    assert_eq!(begin(s, 4, 4).0, IMAGESTREAM_NOERROR);
+    assert_eq!(
+        unsafe { SharedMemoryImageStream_abortframe(s) },
+        IMAGESTREAM_NOERROR
+    );
+    assert_eq!(f.raw_states(), states_before);
+    assert_eq!(end(s, 9), IMAGESTREAM_NOT_LOCKED);
+    assert_eq!(lock_copy(c).0, IMAGESTREAM_NO_FRAMEAVAILABLE);
+
     // Destroy while begun gives the buffer back unpublished.
     assert_eq!(begin(s, 4, 4).0, IMAGESTREAM_NOERROR);
     assert!(f.raw_states().contains(&1));

@@ -259,3 +259,34 @@ pub unsafe extern "C" fn SharedMemoryImageStream_endframe(
         .unwrap_or(IMAGESTREAM_BAD_ARGS)
     })
 }
+
+/// Extension: gives back the buffer of a frame begun with SharedMemoryImageStream_beginframe
+/// without publishing it (for a renderer that fails mid-frame). The frame pointer from
+/// beginframe must not be used afterwards.
+///
+/// - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
+///
+/// Returns IMAGESTREAM_NOERROR; IMAGESTREAM_IS_NOTSERVER on a client; IMAGESTREAM_NOT_LOCKED when
+/// no frame is begun. Thread safety: calls on one handle are serialised.
+///
+/// # Safety
+/// Safe to call with any handle value.
+#[no_mangle]
+pub unsafe extern "C" fn SharedMemoryImageStream_abortframe(
+    stream: SharedMemoryImageStream,
+) -> SharedMemoryImageError {
+    guard(|| {
+        registry::with(stream, |s| match s {
+            Stream::Client(_) => IMAGESTREAM_IS_NOTSERVER,
+            Stream::Server(ss) => {
+                if ss.server.abandon_frame() {
+                    ss.frame.buffer = std::ptr::null_mut();
+                    IMAGESTREAM_NOERROR
+                } else {
+                    IMAGESTREAM_NOT_LOCKED
+                }
+            }
+        })
+        .unwrap_or(IMAGESTREAM_BAD_ARGS)
+    })
+}

@@ -1,0 +1,125 @@
+"""Loading the shared library and declaring the C functions for ctypes.
+
+The library is looked up, in order: the path in the ``SHMIMG_LIBRARY`` environment variable,
+the copy bundled in this package by ``pip install``, the ``target/release`` folder of the source
+tree this package sits in (for development), and the system's library path.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from pathlib import Path
+
+LIBRARY_NAME = "libshared_memory_image_client.so"
+
+#: Result codes of the C API.
+NOERROR = 0
+NO_BUFFERAVAILABLE = 1
+NO_FRAMEAVAILABLE = 2
+RECONNECTING = 3
+UNCONNECTED = 4
+BAD_ARGS = -1
+NOT_LOCKED = -2
+BAD_FILE_SIZE = -3
+UNABLE_TO_OPEN_FILE = -4
+UNABLE_TO_MAP_FILE = -5
+MEMORY_ALLOC_ERROR = -6
+THREAD_CREATE_ERROR = -7
+IS_SERVER = -8
+IS_NOTSERVER = -9
+FRAME_TOO_LARGE = -10
+LOCKED = -11
+
+OPTIONS_NONE = 0x00000000
+OPTIONS_INITBUFFERHEADERS = 0x00000001
+OPTIONS_NOTHREADS = 0x00000002
+OPTIONS_SERVER = OPTIONS_INITBUFFERHEADERS | OPTIONS_NOTHREADS
+OPTIONS_FLIPVERTICAL = 0x00000100
+
+
+class SharedMemoryFrame(ctypes.Structure):
+    """``struct _SharedMemoryFrame``."""
+
+    _fields_ = [
+        ("iFrame", ctypes.c_uint32),
+        ("iWidth", ctypes.c_uint32),
+        ("iHeight", ctypes.c_uint32),
+        ("buffer", ctypes.c_void_p),
+    ]
+
+
+FramePtr = ctypes.POINTER(SharedMemoryFrame)
+Handle = ctypes.c_void_p
+
+
+def _candidates() -> list[str]:
+    found = []
+    env = os.environ.get("SHMIMG_LIBRARY")
+    if env:
+        return [env]
+    here = Path(__file__).resolve().parent
+    found.append(str(here / LIBRARY_NAME))
+    for parent in here.parents:
+        found.append(str(parent / "target" / "release" / LIBRARY_NAME))
+        if (parent / "Cargo.toml").exists():
+            break
+    system = ctypes.util.find_library("shared_memory_image_client")
+    if system:
+        found.append(system)
+    return found
+
+
+def _load() -> ctypes.CDLL:
+    tried = []
+    for path in _candidates():
+        if os.environ.get("SHMIMG_LIBRARY") or os.path.exists(path) or "/" not in path:
+            try:
+                return ctypes.CDLL(path)
+            except OSError as e:
+                tried.append(f"{path}: {e}")
+        else:
+            tried.append(f"{path}: not found")
+    raise ImportError(
+        "ensight_grpc_shmem cannot find the shmimg shared library "
+        f"({LIBRARY_NAME}); install the package with `pip install ./python` from the "
+        "source tree, or set SHMIMG_LIBRARY to the library's path. Tried:\n  "
+        + "\n  ".join(tried)
+    )
+
+
+lib = _load()
+#: Where the library was loaded from.
+library_path: str = getattr(lib, "_name", "")
+
+_c_int = ctypes.c_int
+_u32 = ctypes.c_uint32
+_signatures = {
+    "SharedMemoryImageStream_create": (_c_int, [ctypes.c_char_p, _u32, ctypes.POINTER(Handle)]),
+    "SharedMemoryImageStream_lock": (_c_int, [Handle, ctypes.POINTER(FramePtr)]),
+    "SharedMemoryImageStream_lockwait": (_c_int, [Handle, ctypes.POINTER(FramePtr), _u32]),
+    "SharedMemoryImageStream_unlock": (_c_int, [Handle]),
+    "SharedMemoryImageStream_destroy": (_c_int, [Handle]),
+    "SharedMemoryImageStream_errorstring": (ctypes.c_char_p, [_c_int]),
+    "SharedMemoryImageStream_putframe": (_c_int, [Handle, FramePtr]),
+    "SharedMemoryImageStream_createfile": (_c_int, [ctypes.c_char_p, _u32, _u32]),
+    "SharedMemoryImageStream_beginframe": (_c_int, [Handle, _u32, _u32, ctypes.POINTER(FramePtr)]),
+    "SharedMemoryImageStream_endframe": (_c_int, [Handle, _u32]),
+    "SharedMemoryImageStream_abortframe": (_c_int, [Handle]),
+}
+for _name, (_res, _args) in _signatures.items():
+    _fn = getattr(lib, _name)
+    _fn.restype = _res
+    _fn.argtypes = _args
+
+
+def errorstring(code: int) -> str:
+    """The library's description of a result code."""
+    raw = lib.SharedMemoryImageStream_errorstring(code)
+    return raw.decode("utf-8") if raw else f"error {code}"
+
+
+def fspath_bytes(path: "str | os.PathLike[str] | bytes") -> bytes:
+    """A path as the bytes the C API takes."""
+    return os.fsencode(path)
