@@ -6,7 +6,18 @@ RELEASE := target/release
 LIB_A   := $(RELEASE)/libshared_memory_image_client.a
 NSL     := $(RELEASE)/native-static-libs.txt
 
-.PHONY: all build demo lint test test-rust test-c test-python python-install clean
+# Installation (`make install PREFIX=... DESTDIR=...`).
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+LIBNAME      := libshared_memory_image_client
+# The ABI version: SONAME libshared_memory_image_client.so.$(SOMAJOR) (see build.rs).
+SOMAJOR      := 1
+SOVERSION    := 1.0.0
+
+.PHONY: all build demo lint test test-rust test-c test-python test-install python-install install uninstall clean
 
 all: build
 
@@ -23,12 +34,34 @@ $(NSL): $(LIB_A)
 	$(CARGO) build --release
 	touch $@
 
+# The shared library with its SONAME links, the static library, both headers and a pkg-config
+# file whose Libs.private lists what rustc says a static link needs.
+install: build
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 755 $(RELEASE)/$(LIBNAME).so $(DESTDIR)$(LIBDIR)/$(LIBNAME).so.$(SOVERSION)
+	ln -sfn $(LIBNAME).so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/$(LIBNAME).so.$(SOMAJOR)
+	ln -sfn $(LIBNAME).so.$(SOMAJOR) $(DESTDIR)$(LIBDIR)/$(LIBNAME).so
+	install -m 644 $(LIB_A) $(DESTDIR)$(LIBDIR)/$(LIBNAME).a
+	install -m 644 include/shared_memory_image_client.h include/shared_memory_image_client_priv.h $(DESTDIR)$(INCLUDEDIR)/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	    -e 's|@VERSION@|$(SOVERSION)|' -e "s|@LIBS_PRIVATE@|$$(cat $(NSL))|" \
+	    packaging/shared_memory_image_client.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/shared_memory_image_client.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/shared_memory_image_client.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/$(LIBNAME).so $(DESTDIR)$(LIBDIR)/$(LIBNAME).so.$(SOMAJOR) \
+	      $(DESTDIR)$(LIBDIR)/$(LIBNAME).so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/$(LIBNAME).a \
+	      $(DESTDIR)$(INCLUDEDIR)/shared_memory_image_client.h \
+	      $(DESTDIR)$(INCLUDEDIR)/shared_memory_image_client_priv.h \
+	      $(DESTDIR)$(PKGCONFIGDIR)/shared_memory_image_client.pc
+
 demo: build
 	$(RELEASE)/shmimg demo
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --lib --quiet
 
 test-rust:
 	$(CARGO) test
@@ -43,7 +76,12 @@ python-install: build
 test-python: python-install test-c
 	$(PYTHON) -m pytest python/tests -q
 
-test: lint test-rust test-c test-python
+# Installs into temporary prefixes and builds the examples against them with a plain Makefile
+# and with CMake, through pkg-config, shared and static.
+test-install: build
+	c_examples/test_install.sh
+
+test: lint test-rust test-c test-install test-python
 	git diff --exit-code -- include || { echo "include/ changed during the build: commit the regenerated headers"; exit 1; }
 
 clean:

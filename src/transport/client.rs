@@ -55,6 +55,27 @@ impl FrameInfo {
 /// A `Client` is `Send` but its methods take `&mut self`: one thread reads at a time. Dropping it
 /// unlocks any locked frame and detaches (buffers go back to INIT), so the server sees
 /// `Unconnected` until a client attaches again.
+///
+/// ```
+/// use std::time::Duration;
+/// use shared_memory_image_client::{create_file, Attach, Client, Server};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("frames");
+/// create_file(&path, 4, 2)?;
+/// let mut server = Server::create(&path)?;
+/// let mut client = Client::attach(&path)?;
+/// assert_eq!(client.attach_status(), Attach::Fresh);
+///
+/// assert!(client.lock()?.is_none()); // nothing yet
+/// server.put_frame(7, 4, 2, &[9u8; 4 * 2 * 3])?;
+/// {
+///     let frame = client.lock_timeout(Duration::from_millis(100))?.expect("a frame");
+///     assert_eq!((frame.frame_number(), frame.width(), frame.height()), (7, 4, 2));
+///     assert_eq!(frame.row(1), &[9u8; 12]); // zero copy: these bytes are in the file
+/// } // dropping the guard unlocks
+/// assert!(client.lock()?.is_none());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Client {
     file: Arc<SharedFile>,

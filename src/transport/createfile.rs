@@ -16,6 +16,14 @@ use crate::transport::layout;
 /// file that is already large enough is left as it is: it is never shrunk (a live stream may have
 /// it mapped) and its contents are kept.
 ///
+/// ```
+/// use shared_memory_image_client::{create_file, Layout};
+/// # let dir = tempfile::tempdir()?;
+/// let len = create_file(dir.path().join("4k"), 3840, 2160)?;
+/// assert!(Layout::for_file_len(len)?.fits(3840, 2160));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Errors
 /// [`Error::BadArgs`] for a zero width or height; [`Error::FrameTooLarge`] when the needed size
 /// cannot be a file on this system; [`Error::UnableToOpenFile`] when the file cannot be created

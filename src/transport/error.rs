@@ -7,6 +7,15 @@ use std::os::raw::c_int;
 
 /// Everything that can go wrong in a stream call. Each variant is one negative
 /// `IMAGESTREAM_*` code of the C API; [`Error::code`] and [`Error::from_code`] convert.
+///
+/// ```
+/// use shared_memory_image_client::{Client, Error};
+/// let err = Client::attach("/nonexistent/stream").unwrap_err();
+/// assert_eq!(err, Error::BadFileSize);
+/// assert_eq!(err.code(), -3); // IMAGESTREAM_BAD_FILE_SIZE
+/// assert_eq!(err.to_string(), "file missing or smaller than the 10 MiB minimum");
+/// assert_eq!(Error::from_code(-11), Some(Error::Locked));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum Error {
     /// `IMAGESTREAM_BAD_ARGS` (-1): an argument is invalid.

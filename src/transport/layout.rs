@@ -38,6 +38,15 @@ pub mod field {
 }
 
 /// The geometry of one stream file, derived from its length alone.
+///
+/// ```
+/// use shared_memory_image_client::Layout;
+/// let l = Layout::for_file_len(25 * 1024 * 1024)?; // the classic Python client's file
+/// assert_eq!(l.payload_size(), 13_107_176);
+/// assert_eq!((l.pixels_offset(0), l.header_offset(1)), (24, 24 + 13_107_176));
+/// assert!(l.fits(1920, 1080) && !l.fits(3840, 2160));
+/// # Ok::<(), shared_memory_image_client::Error>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Layout {
     file_len: u64,

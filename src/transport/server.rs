@@ -40,6 +40,27 @@ struct InProgress {
 /// A server (writer) stream on a file.
 ///
 /// A `Server` is `Send` but its methods take `&mut self`: one thread writes at a time.
+///
+/// ```
+/// use shared_memory_image_client::{create_file, Client, PutOutcome, Server};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("frames");
+/// create_file(&path, 640, 480)?;
+/// let mut server = Server::create(&path)?;
+/// let pixels = vec![0u8; 640 * 480 * 3];
+/// // Nobody listens yet: the frame is dropped.
+/// assert_eq!(server.put_frame(0, 640, 480, &pixels)?, PutOutcome::Unconnected);
+///
+/// let _client = Client::attach(&path)?;
+/// assert_eq!(server.put_frame(1, 640, 480, &pixels)?, PutOutcome::Delivered);
+///
+/// // Zero copy: render straight into shared memory, then publish.
+/// if let Ok(mut frame) = server.frame(640, 480)? {
+///     frame.fill(0x80);
+///     assert_eq!(frame.publish(2), PutOutcome::Delivered);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Server {
     file: SharedFile,
