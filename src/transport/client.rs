@@ -81,6 +81,8 @@ pub struct Client {
     file: Arc<SharedFile>,
     attach: Attach,
     locked: Option<FrameInfo>,
+    /// Locks that found nothing since the last look at the clock (see `lock_frame`).
+    idle_polls: u32,
 }
 
 impl Client {
@@ -112,6 +114,7 @@ impl Client {
             file,
             attach,
             locked: None,
+            idle_polls: 0,
         })
     }
 
@@ -144,11 +147,14 @@ impl Client {
     /// back and the result is `Ok(None)`.
     ///
     /// # Errors
-    /// [`Error::Locked`] when a frame is already locked.
+    /// [`Error::Locked`] when a frame is already locked; [`Error::BadFileSize`] once the file
+    /// shrank under the mapping or the path names another file (deleted or replaced; noticed
+    /// within about 250 ms of polling).
     pub fn lock_frame(&mut self) -> Result<Option<FrameInfo>, Error> {
         if self.locked.is_some() {
             return Err(Error::Locked);
         }
+        self.file.health()?;
         let states = [self.file.state(0), self.file.state(1)];
         let mut ready = [false; NUM_BUFFERS];
         for (b, s) in states.into_iter().enumerate() {
@@ -161,7 +167,15 @@ impl Client {
             }
         }
         let buffer = match ready {
-            [false, false] => return Ok(None),
+            [false, false] => {
+                // Every 64th empty poll looks at a coarse clock, and every 250 ms at the file:
+                // amortised well under a nanosecond, and no system call on the idle path.
+                self.idle_polls = self.idle_polls.wrapping_add(1);
+                if self.idle_polls % 64 == 0 {
+                    self.file.check_identity_if_due()?;
+                }
+                return Ok(None);
+            }
             [true, false] => 0,
             [false, true] => 1,
             [true, true] => {
@@ -183,6 +197,11 @@ impl Client {
         if !self.file.layout().fits(h.width, h.height) {
             let _ = self.file.transition(buffer, CLIENT_UNLOCK);
             return Ok(None);
+        }
+        if let Err(e) = self.file.health() {
+            // The header was read from pages the file no longer has.
+            let _ = self.file.transition(buffer, CLIENT_UNLOCK);
+            return Err(e);
         }
         let info = FrameInfo {
             frame_number: h.frame_number,
@@ -313,6 +332,9 @@ impl FrameSignal {
     /// been seen to wake its clients). May return early; the caller tries to lock again.
     pub fn wait(&self, timeout: Duration) {
         let f = &self.file;
+        if f.check_identity_if_due().is_err() {
+            return; // the next lock reports it
+        }
         let frame_ready = || (0..NUM_BUFFERS).any(|b| f.state(b) == Some(BufferState::Client));
         let registered = wake::add_waiter(f.waiters(self.buffer));
         let word = f.state_word(self.buffer);

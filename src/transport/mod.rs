@@ -7,5 +7,6 @@ pub mod error;
 pub mod layout;
 pub mod server;
 pub mod shared_file;
+pub mod sigbus;
 pub mod state;
 pub mod wake;

@@ -108,7 +108,9 @@ impl Server {
     /// # Errors
     /// [`Error::BadArgs`] for a zero width or height or a `pixels` length that does not match;
     /// [`Error::FrameTooLarge`] when the frame does not fit one buffer;
-    /// [`Error::Locked`] between [`Server::begin_frame`] and [`Server::end_frame`].
+    /// [`Error::Locked`] between [`Server::begin_frame`] and [`Server::end_frame`];
+    /// [`Error::BadFileSize`] once the file shrank under the mapping or the path names another
+    /// file.
     pub fn put_frame(
         &mut self,
         frame_number: u32,
@@ -123,6 +125,7 @@ impl Server {
         if self.in_progress.is_some() {
             return Err(Error::Locked);
         }
+        self.file.check_identity_if_due()?;
         let buffer = match self.take_free_buffer() {
             Ok(b) => b,
             Err(outcome) => return Ok(outcome),
@@ -135,7 +138,9 @@ impl Server {
         } else {
             dst.copy_from_slice(pixels);
         }
-        Ok(self.publish(buffer, frame_number, width, height))
+        let outcome = self.publish(buffer, frame_number, width, height);
+        self.file.health()?; // the copy may have hit pages the file no longer has
+        Ok(outcome)
     }
 
     /// Takes a free buffer to render a `width` x `height` frame straight into shared memory (no
@@ -157,6 +162,7 @@ impl Server {
         if self.in_progress.is_some() {
             return Err(Error::Locked);
         }
+        self.file.check_identity_if_due()?;
         Ok(self.take_free_buffer().map(|buffer| {
             self.in_progress = Some(InProgress {
                 buffer,
@@ -181,7 +187,9 @@ impl Server {
     /// [`Error::NotLocked`] when no frame is begun.
     pub fn end_frame(&mut self, frame_number: u32) -> Result<PutOutcome, Error> {
         let p = self.in_progress.take().ok_or(Error::NotLocked)?;
-        Ok(self.publish(p.buffer, frame_number, p.width, p.height))
+        let outcome = self.publish(p.buffer, frame_number, p.width, p.height);
+        self.file.health()?;
+        Ok(outcome)
     }
 
     /// Gives back the buffer of a begun frame without publishing it. Returns whether one was

@@ -6,17 +6,18 @@
 //! time (and a hostile one may write anything). Pixel payloads are handed out as slices only to a
 //! caller that owns the buffer under the state machine.
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::transport::error::Error;
 use crate::transport::layout::{field, Layout, NUM_BUFFERS};
 use crate::transport::state::{self, BufferState, Transition};
-use crate::transport::wake;
+use crate::transport::{sigbus, wake};
 
 /// A decoded copy of one buffer header, as read at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,11 +61,36 @@ impl Header {
     }
 }
 
+/// How often (at most) a stream checks that its path still names the file it mapped.
+const IDENTITY_CHECK_NS: u64 = 250_000_000;
+
+/// CLOCK_MONOTONIC_COARSE in nanoseconds (a few nanoseconds, no system call, ~4 ms resolution).
+fn coarse_now_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// An open, mapped stream file. Dropping it unmaps the file.
 #[derive(Debug)]
 pub(crate) struct SharedFile {
+    /// SIGBUS protection of the mapping; declared before `map` so that it is dropped (and the
+    /// protection withdrawn) before the mapping goes away.
+    guard: sigbus::Registration,
     map: MmapRaw,
     layout: Layout,
+    file: File,
+    path: PathBuf,
+    /// (device, inode) of the mapped file.
+    identity: (u64, u64),
+    /// Set when the path no longer names the mapped file (deleted or replaced).
+    replaced: AtomicBool,
+    /// CLOCK_MONOTONIC_COARSE of the last identity check.
+    last_identity_check: AtomicU64,
     /// Whether the server on this file has been seen to wake a waiting client (process-local;
     /// decides how long a waiting client sleeps between checks, see [`crate::wake`]).
     pub server_wakes: AtomicBool,
@@ -92,11 +118,53 @@ impl SharedFile {
             .len(len)
             .map_raw(&file)
             .map_err(|_| Error::UnableToMapFile)?;
+        let guard = sigbus::register(map.as_ptr() as usize, len);
         Ok(SharedFile {
+            guard,
             map,
             layout,
+            file,
+            path: path.to_path_buf(),
+            identity: (meta.dev(), meta.ino()),
+            replaced: AtomicBool::new(false),
+            last_identity_check: AtomicU64::new(coarse_now_ns()),
             server_wakes: AtomicBool::new(false),
         })
+    }
+
+    /// `Err(Error::BadFileSize)` once the file shrank under the mapping (a SIGBUS was caught)
+    /// or the path was found to name another file (deleted or replaced); `Ok` otherwise. Two
+    /// atomic loads, no system call.
+    #[inline]
+    pub fn health(&self) -> Result<(), Error> {
+        if self.guard.faulted() || self.replaced.load(Ordering::Relaxed) {
+            Err(Error::BadFileSize)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Checks, at most every 250 ms, that the file is still linked and that the path still
+    /// names it (two `stat` calls when due; a coarse clock read otherwise). Then as
+    /// [`SharedFile::health`].
+    pub fn check_identity_if_due(&self) -> Result<(), Error> {
+        let now = coarse_now_ns();
+        let last = self.last_identity_check.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= IDENTITY_CHECK_NS
+            && self
+                .last_identity_check
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let linked = self.file.metadata().map(|m| m.nlink() > 0).unwrap_or(false);
+            let same = std::fs::metadata(&self.path)
+                .map(|m| (m.dev(), m.ino()) == self.identity)
+                .unwrap_or(false);
+            if !(linked && same) {
+                self.replaced.store(true, Ordering::Relaxed);
+            }
+        }
+        self.health()
     }
 
     /// The file's geometry.
