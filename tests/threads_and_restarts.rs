@@ -201,3 +201,45 @@ fn handles_are_not_confused_after_slot_reuse() {
     }
     destroy(s);
 }
+
+#[test]
+fn frames_never_go_backwards_under_a_racing_server() {
+    // A server thread publishing as fast as it can against a client locking as fast as it can:
+    // the client reads the two state bytes one after the other, so a frame can be published
+    // between the two reads. Frame numbers must still only go forwards.
+    use shared_memory_image_client::{state, Client, Server};
+    let f = TempStreamFile::min();
+    let mut server = Server::create(&f.path).unwrap();
+    let mut client = Client::attach(&f.path).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (checked, backwards) = std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let px = [7u8; 3];
+            let mut n = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                n = n.wrapping_add(1);
+                let _ = server.put_frame(n, 1, 1, &px);
+            }
+        });
+        let mut last: Option<u32> = None;
+        let (mut checked, mut backwards) = (0u64, 0u64);
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_secs(2) {
+            if let Some(frame) = client.lock().unwrap() {
+                let n = frame.frame_number();
+                if last.is_some_and(|p| !state::is_newer(n, p)) {
+                    backwards += 1;
+                }
+                last = Some(n);
+                checked += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (checked, backwards)
+    });
+    assert!(checked > 1000, "only {checked} frames");
+    assert_eq!(
+        backwards, 0,
+        "{backwards} of {checked} frames came after a newer one"
+    );
+}

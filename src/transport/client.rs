@@ -203,6 +203,15 @@ impl Client {
             let _ = self.file.transition(buffer, CLIENT_UNLOCK);
             return Err(e);
         }
+        // The two state bytes were read one after the other, so the server may have published
+        // the other buffer in between (an older frame than ours, if it then also published
+        // ours). Drop it now, or the next lock would hand out a frame older than this one.
+        let other = 1 - buffer;
+        if self.file.state(other) == Some(BufferState::Client)
+            && !state::is_newer(self.file.header(other).frame_number, h.frame_number)
+        {
+            let _ = self.file.transition(other, CLIENT_DROP);
+        }
         let info = FrameInfo {
             frame_number: h.frame_number,
             width: h.width,

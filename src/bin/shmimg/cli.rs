@@ -28,11 +28,58 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Create (or grow) FILE so that frames up to --max fit.
     Createfile(CreatefileArgs),
-    /// Run the performance benchmarks and print their tables (about a minute).
+    /// Run the performance benchmarks and print their tables (about 30 s).
     Bench(BenchArgs),
+    /// Stress a stream across two processes and check every frame whole.
+    Torture(TortureArgs),
+    /// Kill clients holding frames and servers mid-stream with SIGKILL, repeatedly, and check
+    /// that the stream recovers every time.
+    Crashtest(CrashtestArgs),
+    /// The other processes of `shmimg torture` and of the crash tests.
+    #[command(hide = true)]
+    TorturePeer(TorturePeerArgs),
     /// The server side of the cross-process benchmarks (started by `shmimg bench`).
     #[command(hide = true)]
     BenchPeer(BenchPeerArgs),
+}
+
+/// `shmimg torture`.
+#[derive(Debug, Args)]
+pub struct TortureArgs {
+    /// How long to run (default 3 s, or 600 s with --long).
+    #[arg(long)]
+    pub seconds: Option<f64>,
+    /// The long run: 10 minutes unless --seconds says otherwise.
+    #[arg(long)]
+    pub long: bool,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the summary as key=value lines.
+    #[arg(long)]
+    pub machine: bool,
+}
+
+/// `shmimg crashtest`.
+#[derive(Debug, Args)]
+pub struct CrashtestArgs {
+    /// Kills of each kind.
+    #[arg(long, default_value_t = 20)]
+    pub rounds: u32,
+    /// Print the summary as key=value lines.
+    #[arg(long)]
+    pub machine: bool,
+}
+
+/// `shmimg torture-peer MODE FILE [SECONDS]`.
+#[derive(Debug, Args)]
+pub struct TorturePeerArgs {
+    /// `server` or `hold`.
+    pub mode: String,
+    /// Stream file.
+    pub file: PathBuf,
+    /// How long the server runs.
+    pub seconds: Option<f64>,
 }
 
 /// `shmimg bench`.

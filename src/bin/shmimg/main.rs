@@ -10,6 +10,7 @@ mod pattern;
 mod serve;
 mod signals;
 mod stats;
+mod torture;
 mod watch;
 
 use std::process::ExitCode;
@@ -69,6 +70,9 @@ fn run(cli: cli::Cli) -> Result<(), Failure> {
         cli::Command::Watch(a) => watch::run(a),
         cli::Command::Inspect(a) => inspect::run(a),
         cli::Command::Bench(a) => bench::run(a),
+        cli::Command::Torture(a) => torture::run(a),
+        cli::Command::TorturePeer(a) => torture::peer(a),
+        cli::Command::Crashtest(a) => torture::crash(a),
         cli::Command::BenchPeer(a) => bench::peer(a.resolve().map_err(Failure::new)?),
         cli::Command::Createfile(a) => {
             let len = create_file(&a.file, a.max.width, a.max.height)
