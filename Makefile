@@ -17,7 +17,7 @@ LIBNAME      := libshared_memory_image_client
 SOMAJOR      := 1
 SOVERSION    := 1.0.0
 
-.PHONY: all build demo lint test test-rust test-c test-python test-install python-install install uninstall clean
+.PHONY: all build demo lint miri test test-rust test-c test-python test-install python-install install uninstall clean
 
 all: build
 
@@ -65,6 +65,11 @@ lint:
 
 test-rust:
 	$(CARGO) test
+
+# The unit tests that need no mapping or system calls (layout arithmetic, state machine, error
+# codes, handle registry, error strings) under Miri; needs a nightly toolchain with miri.
+miri:
+	$(CARGO) +nightly miri test --lib -- layout:: state:: error:: registry:: api::
 
 test-c: build
 	$(MAKE) -C c_examples test

@@ -2,7 +2,12 @@
 # Runs the example server and clients in BINDIR as separate processes on a fresh stream file:
 # server -> C client (every frame checked, last frame saved as PPM), then server -> C++ client.
 # Prints one result line per pair; exits non-zero on the first failure.
+# WRAP (e.g. "valgrind -q --error-exitcode=99") runs every program under a tool; FRAMES and
+# SIZE ("W H") make the run shorter for slow tools.
 set -euo pipefail
+read -r -a wrap <<< "${WRAP:-}"
+frames=${FRAMES:-60}
+read -r width height <<< "${SIZE:-320 240}"
 bindir=${1:?usage: run_pair.sh BINDIR}
 name=$(basename "$bindir")
 base=/dev/shm
@@ -14,9 +19,9 @@ file=$work/stream.shm
 run_one() { # CLIENT_DESCRIPTION CLIENT_COMMAND...
   local what=$1; shift
   rm -f "$file"
-  "$bindir/server" "$file" 320 240 300 30 >"$work/server.out" 2>&1 &
+  "${wrap[@]}" "$bindir/server" "$file" "$width" "$height" 300 60 >"$work/server.out" 2>&1 &
   local spid=$!
-  for _ in $(seq 200); do [[ -s $file ]] && break; sleep 0.01; done
+  for _ in $(seq 1000); do [[ -s $file ]] && break; sleep 0.01; done
   local rc=0
   "$@" >"$work/client.out" 2>&1 || rc=$?
   local src=0
@@ -30,7 +35,11 @@ run_one() { # CLIENT_DESCRIPTION CLIENT_COMMAND...
   echo "ok   [$name] $what: $(tail -1 "$work/client.out") / $(tail -1 "$work/server.out")"
 }
 
-run_one "server -> C client" "$bindir/client" -v "$file" 60 "$work/last.ppm"
-head -c 15 "$work/last.ppm" | grep -q "^P6" || { echo "FAIL [$name] no PPM written"; exit 1; }
-[[ $(stat -c %s "$work/last.ppm") -eq $((320 * 240 * 3 + 15)) ]] || { echo "FAIL [$name] PPM size"; exit 1; }
-run_one "server -> C++ client" "$bindir/client_cpp" "$file" 60
+run_one "server -> C client" "${wrap[@]}" "$bindir/client" -v "$file" "$frames" "$work/last.ppm"
+header="P6
+$width $height
+255
+"
+head -c ${#header} "$work/last.ppm" | cmp -s - <(printf '%s' "$header") || { echo "FAIL [$name] no PPM written"; exit 1; }
+[[ $(stat -c %s "$work/last.ppm") -eq $((width * height * 3 + ${#header})) ]] || { echo "FAIL [$name] PPM size"; exit 1; }
+run_one "server -> C++ client" "${wrap[@]}" "$bindir/client_cpp" "$file" "$frames"

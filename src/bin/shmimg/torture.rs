@@ -326,54 +326,6 @@ fn hold(path: &Path) -> Result<(), Failure> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn content_detects_other_frames_and_torn_mixtures() {
-        let c = Content::new();
-        for len in [1usize, 3, 8, 9, 27, 1000, 921_600] {
-            let mut a = vec![0u8; len];
-            let mut b = vec![0u8; len];
-            c.fill(5, &mut a);
-            c.fill(6, &mut b);
-            assert!(c.check(5, &a) && c.check(6, &b));
-            assert!(!c.check(6, &a) && !c.check(5, &b));
-            if len > 1 {
-                let mut torn = a.clone();
-                torn[len / 2..].copy_from_slice(&b[len / 2..]);
-                assert!(!c.check(5, &torn), "{len}");
-            }
-        }
-    }
-
-    #[test]
-    fn frame_sizes_fit_and_vary() {
-        let sizes: std::collections::HashSet<_> = (0..1000).map(frame_size).collect();
-        assert!(sizes.len() > 500);
-        assert!(sizes
-            .iter()
-            .all(|&(w, h)| (1..=MAX_W).contains(&w) && (1..=MAX_H).contains(&h)));
-        assert!(sizes.contains(&(MAX_W, MAX_H)) && sizes.contains(&(1, 1)));
-    }
-
-    #[test]
-    fn tally_counts_gaps_and_order() {
-        let c = Content::new();
-        let mut t = Tally::default();
-        for n in [1u32, 2, 5, 4] {
-            let (w, h) = frame_size(n);
-            let mut px = vec![0u8; (w * h * 3) as usize];
-            c.fill(n, &mut px);
-            t.check(&c, n, w, h, &px);
-        }
-        assert_eq!((t.checked, t.torn, t.missed, t.out_of_order), (4, 0, 2, 1));
-        t.check(&c, 9, 1, 1, &[0, 0, 0]);
-        assert_eq!(t.torn, 1);
-    }
-}
-
 /// Kills a child with SIGKILL and reaps it.
 fn kill9(child: &mut std::process::Child) {
     // SAFETY: kill has no memory preconditions; the pid is our own unreaped child.
@@ -547,4 +499,52 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         return Err(Failure::new("crash test failed"));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_detects_other_frames_and_torn_mixtures() {
+        let c = Content::new();
+        for len in [1usize, 3, 8, 9, 27, 1000, 921_600] {
+            let mut a = vec![0u8; len];
+            let mut b = vec![0u8; len];
+            c.fill(5, &mut a);
+            c.fill(6, &mut b);
+            assert!(c.check(5, &a) && c.check(6, &b));
+            assert!(!c.check(6, &a) && !c.check(5, &b));
+            if len > 1 {
+                let mut torn = a.clone();
+                torn[len / 2..].copy_from_slice(&b[len / 2..]);
+                assert!(!c.check(5, &torn), "{len}");
+            }
+        }
+    }
+
+    #[test]
+    fn frame_sizes_fit_and_vary() {
+        let sizes: std::collections::HashSet<_> = (0..1000).map(frame_size).collect();
+        assert!(sizes.len() > 500);
+        assert!(sizes
+            .iter()
+            .all(|&(w, h)| (1..=MAX_W).contains(&w) && (1..=MAX_H).contains(&h)));
+        assert!(sizes.contains(&(MAX_W, MAX_H)) && sizes.contains(&(1, 1)));
+    }
+
+    #[test]
+    fn tally_counts_gaps_and_order() {
+        let c = Content::new();
+        let mut t = Tally::default();
+        for n in [1u32, 2, 5, 4] {
+            let (w, h) = frame_size(n);
+            let mut px = vec![0u8; (w * h * 3) as usize];
+            c.fill(n, &mut px);
+            t.check(&c, n, w, h, &px);
+        }
+        assert_eq!((t.checked, t.torn, t.missed, t.out_of_order), (4, 0, 2, 1));
+        t.check(&c, 9, 1, 1, &[0, 0, 0]);
+        assert_eq!(t.torn, 1);
+    }
 }
