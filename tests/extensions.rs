@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use shared_memory_image_client::ffi::*;
-use shared_memory_image_client::Header;
 
 fn lockwait(h: SharedMemoryImageStream, ms: u32) -> (i32, Option<(u32, Vec<u8>)>) {
     let mut fr: SharedMemoryFrame = null_mut();
@@ -27,14 +26,6 @@ fn lockwait(h: SharedMemoryImageStream, ms: u32) -> (i32, Option<(u32, Vec<u8>)>
     };
     assert_eq!(unlock(h), IMAGESTREAM_NOERROR);
     (rc, Some(got))
-}
-
-#[derive(Clone, Copy)]
-struct H(usize);
-impl H {
-    fn get(self) -> SharedMemoryImageStream {
-        std::ptr::without_provenance_mut(self.0)
-    }
 }
 
 #[test]
@@ -129,16 +120,7 @@ fn lockwait_sees_frames_from_a_server_that_wakes_nobody() {
             (lockwait(c.get(), 20_000), t.elapsed())
         });
         std::thread::sleep(Duration::from_millis(20));
-        let h = Header {
-            frame_number: 77,
-            width: 1,
-            height: 1,
-            offset: 0,
-            num_scanlines: 1,
-            state: 2,
-            pad: [0; 3],
-        };
-        f.write_raw_header(1, &h);
+        f.write_raw_header(1, &frame_header(77, 1, 1, 2));
         waiter.join().unwrap()
     });
     let ((rc, frame), waited) = got;

@@ -7,18 +7,6 @@ use common::*;
 use shared_memory_image_client::ffi::*;
 use shared_memory_image_client::Header;
 
-fn hostile(w: u32, h: u32, state: u8) -> Header {
-    Header {
-        frame_number: 1,
-        width: w,
-        height: h,
-        offset: 0,
-        num_scanlines: h,
-        state,
-        pad: [0; 3],
-    }
-}
-
 #[test]
 fn oversized_and_empty_headers_are_never_returned() {
     let f = TempStreamFile::min();
@@ -36,7 +24,7 @@ fn oversized_and_empty_headers_are_never_returned() {
         (1 << 31, 2),     // 2^32 exactly
         (0x5555_5556, 1), // *3 wraps to 2 in 32 bits
     ] {
-        f.write_raw_header(0, &hostile(w, h, 2));
+        f.write_raw_header(0, &frame_header(1, w, h, 2));
         let (rc, got) = lock_copy(c);
         assert_eq!(rc, IMAGESTREAM_NO_FRAMEAVAILABLE, "{w}x{h}: {got:?}");
         assert_eq!(

@@ -9,18 +9,6 @@ use shared_memory_image_client::Header;
 
 const INIT: u8 = 4;
 
-fn frame_header(n: u32, w: u32, h: u32, state: u8) -> Header {
-    Header {
-        frame_number: n,
-        width: w,
-        height: h,
-        offset: 0,
-        num_scanlines: h,
-        state,
-        pad: [0; 3],
-    }
-}
-
 #[test]
 fn full_life_cycle_in_raw_bytes() {
     let f = TempStreamFile::with_len(25 * 1024 * 1024);
@@ -119,12 +107,7 @@ fn destroy_while_locked_unlocks_and_detaches() {
     let s = server(&f);
     let (_, c) = client(&f);
     assert_eq!(put(s, 1, 2, 2, &pattern(1, 2, 2)), IMAGESTREAM_NOERROR);
-    let mut fr: SharedMemoryFrame = std::ptr::null_mut();
-    // SAFETY: valid handle and out-pointer.
-    assert_eq!(
-        unsafe { SharedMemoryImageStream_lock(c, &mut fr) },
-        IMAGESTREAM_NOERROR
-    );
+    assert_eq!(lock_keep(c).0, IMAGESTREAM_NOERROR);
     assert!(f.raw_states().contains(&3));
     assert_eq!(destroy(c), IMAGESTREAM_NOERROR);
     assert_eq!(f.raw_states(), [INIT, INIT]);

@@ -8,18 +8,6 @@ use std::sync::Barrier;
 use common::*;
 use shared_memory_image_client::ffi::*;
 
-/// A handle value that can cross threads in a test (handles are plain integers underneath).
-#[derive(Clone, Copy)]
-struct H(usize);
-impl H {
-    fn new(h: SharedMemoryImageStream) -> H {
-        H(h.addr())
-    }
-    fn get(self) -> SharedMemoryImageStream {
-        std::ptr::without_provenance_mut(self.0)
-    }
-}
-
 #[test]
 fn two_threads_locking_one_client_get_one_frame_and_one_locked() {
     let f = TempStreamFile::min();
@@ -142,12 +130,7 @@ fn server_restart_while_the_client_holds_a_frame() {
     let s = server(&f);
     let (_, c) = client(&f);
     assert_eq!(put(s, 1, 2, 2, &pattern(1, 2, 2)), IMAGESTREAM_NOERROR);
-    let mut fr: SharedMemoryFrame = std::ptr::null_mut();
-    // SAFETY: valid handle and out-pointer.
-    assert_eq!(
-        unsafe { SharedMemoryImageStream_lock(c, &mut fr) },
-        IMAGESTREAM_NOERROR
-    );
+    assert_eq!(lock_keep(c).0, IMAGESTREAM_NOERROR);
     destroy(s);
     let s2 = server(&f);
     // Unlock still succeeds for the client; the buffer stays INIT until the next lock.

@@ -192,3 +192,37 @@ pub fn unlock(h: SharedMemoryImageStream) -> i32 {
     // SAFETY: any handle value is accepted.
     unsafe { SharedMemoryImageStream_unlock(h) }
 }
+
+/// A handle that can cross threads in a test (handles are plain integers underneath).
+#[derive(Clone, Copy)]
+pub struct H(pub usize);
+
+impl H {
+    pub fn new(h: SharedMemoryImageStream) -> H {
+        H(h.addr())
+    }
+    pub fn get(self) -> SharedMemoryImageStream {
+        std::ptr::without_provenance_mut(self.0)
+    }
+}
+
+/// The header of a whole frame as the server writes it.
+pub fn frame_header(frame_number: u32, width: u32, height: u32, state: u8) -> Header {
+    Header {
+        frame_number,
+        width,
+        height,
+        offset: 0,
+        num_scanlines: height,
+        state,
+        pad: [0; 3],
+    }
+}
+
+/// `SharedMemoryImageStream_lock`, keeping the frame locked: (code, frame pointer).
+pub fn lock_keep(h: SharedMemoryImageStream) -> (i32, SharedMemoryFrame) {
+    let mut fr: SharedMemoryFrame = std::ptr::null_mut();
+    // SAFETY: valid out-pointer; any handle value is accepted.
+    let rc = unsafe { SharedMemoryImageStream_lock(h, &mut fr) };
+    (rc, fr)
+}

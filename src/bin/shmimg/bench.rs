@@ -15,6 +15,7 @@ use shared_memory_image_client::{create_file, Client, PutOutcome, Server, Server
 
 use crate::cli::{BenchArgs, BenchPeerArgs, PeerMode};
 use crate::pattern::{monotonic_ns, read_stamp, stamp};
+use crate::scratch::Scratch;
 use crate::stats::Latency;
 use crate::{describe, Failure};
 
@@ -395,20 +396,9 @@ fn bench_throughput(dir: &Path, quick: bool) -> Result<(), Failure> {
 
 /// Runs the suite.
 pub fn run(a: BenchArgs) -> Result<(), Failure> {
-    let base = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    let dir = base.join(format!("shmimg-bench-{}", std::process::id()));
+    let scratch = Scratch::new("shmimg-bench", "");
+    let dir = scratch.path().to_path_buf();
     std::fs::create_dir_all(&dir).map_err(|e| Failure::new(format!("bench: {e}")))?;
-    struct Cleanup(PathBuf);
-    impl Drop for Cleanup {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-    let _cleanup = Cleanup(dir.clone());
     let t = Instant::now();
     println!(
         "shmimg bench{} on {} cores ({})",

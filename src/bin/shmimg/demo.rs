@@ -2,24 +2,14 @@
 //! they run, then a summary table and the last frame as a PNG.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use shared_memory_image_client::create_file;
 
 use crate::cli::DemoArgs;
+use crate::scratch::Scratch;
 use crate::{describe, Failure};
-
-/// Removes the demo's own stream file when the demo ends, however it ends.
-struct TempFile(Option<PathBuf>);
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if let Some(p) = &self.0 {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
 
 fn spawn(args: &[String], live: bool) -> Result<Child, Failure> {
     let exe = std::env::current_exe()
@@ -55,19 +45,15 @@ fn collect(child: Child, role: &str) -> Result<HashMap<String, String>, Failure>
         .collect())
 }
 
-fn default_file() -> PathBuf {
-    let dir = if Path::new("/dev/shm").is_dir() {
-        PathBuf::from("/dev/shm")
-    } else {
-        std::env::temp_dir()
-    };
-    dir.join(format!("shmimg-demo-{}.shm", std::process::id()))
-}
-
 /// Runs the demo.
 pub fn run(a: DemoArgs) -> Result<(), Failure> {
-    let path = a.file.clone().unwrap_or_else(default_file);
-    let _cleanup = TempFile(a.file.is_none().then(|| path.clone()));
+    // Without --file the demo streams through a scratch file, removed when the demo ends (a
+    // file given with --file is left alone: the scratch path is then never created).
+    let scratch = Scratch::new("shmimg-demo", ".shm");
+    let path: PathBuf = a
+        .file
+        .clone()
+        .unwrap_or_else(|| scratch.path().to_path_buf());
     let len = create_file(&path, a.size.width, a.size.height).map_err(|e| describe(e, &path))?;
     let p = path.display().to_string();
     let secs = format!("{}", a.seconds);

@@ -7,6 +7,7 @@ mod demo;
 mod image_out;
 mod inspect;
 mod pattern;
+mod scratch;
 mod serve;
 mod signals;
 mod stats;

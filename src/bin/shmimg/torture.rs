@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use shared_memory_image_client::{create_file, state, Client, PutOutcome, Server};
 
 use crate::cli::{TortureArgs, TorturePeerArgs};
+use crate::scratch::Scratch;
 use crate::stats::print_summary;
 use crate::{describe, Failure};
 
@@ -152,26 +153,15 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
     } else {
         a.seconds.unwrap_or(3.0)
     };
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm".into()
-    } else {
-        std::env::temp_dir()
-    };
-    let path = base.join(format!("shmimg-torture-{}.shm", std::process::id()));
-    struct Cleanup<'a>(&'a Path);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(self.0);
-        }
-    }
-    let _cleanup = Cleanup(&path);
-    create_file(&path, MAX_W, MAX_H).map_err(|e| describe(e, &path))?;
+    let scratch = Scratch::new("shmimg-torture", ".shm");
+    let path = scratch.path();
+    create_file(path, MAX_W, MAX_H).map_err(|e| describe(e, path))?;
     // Attach first, so the server's create (INIT) is followed by our re-attach.
-    let mut client = Client::attach(&path).map_err(|e| describe(e, &path))?;
+    let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
     let exe = std::env::current_exe().map_err(|e| Failure::new(e.to_string()))?;
     let mut peer = Command::new(exe)
         .args(["torture-peer", "server"])
-        .arg(&path)
+        .arg(path)
         .arg(seconds.to_string())
         .stdout(Stdio::piped())
         .spawn()
@@ -191,7 +181,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
         }
         if let Some(frame) = client
             .lock_timeout(Duration::from_millis(50))
-            .map_err(|e| describe(e, &path))?
+            .map_err(|e| describe(e, path))?
         {
             tally.check(
                 &content,
@@ -218,7 +208,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
         }
     }
     // Frames published just before the server ended.
-    while let Some(frame) = client.lock().map_err(|e| describe(e, &path))? {
+    while let Some(frame) = client.lock().map_err(|e| describe(e, path))? {
         tally.check(
             &content,
             frame.frame_number(),
@@ -349,20 +339,9 @@ fn spawn_peer(args: &[&str], path: &Path) -> Result<std::process::Child, Failure
 /// `shmimg crashtest`: peers killed with SIGKILL, again and again.
 pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
     use std::io::BufRead;
-    let base = if Path::new("/dev/shm").is_dir() {
-        "/dev/shm".into()
-    } else {
-        std::env::temp_dir()
-    };
-    let path = base.join(format!("shmimg-crash-{}.shm", std::process::id()));
-    struct Cleanup<'a>(&'a Path);
-    impl Drop for Cleanup<'_> {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(self.0);
-        }
-    }
-    let _cleanup = Cleanup(&path);
-    create_file(&path, MAX_W, MAX_H).map_err(|e| describe(e, &path))?;
+    let scratch = Scratch::new("shmimg-crash", ".shm");
+    let path = scratch.path();
+    create_file(path, MAX_W, MAX_H).map_err(|e| describe(e, path))?;
     let content = Content::new();
     let mut rng = mix(std::process::id() ^ 0x5EED);
     let mut next_rand = |m: u64| {
@@ -373,10 +352,10 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
     let mut failures: Vec<String> = Vec::new();
 
     // (a) A client killed while it holds a frame, then a new client.
-    let mut server = spawn_peer(&["server", "3600"], &path)?;
+    let mut server = spawn_peer(&["server", "3600"], path)?;
     let mut reattach_ms = Vec::new();
     for round in 0..a.rounds {
-        let mut holder = spawn_peer(&["hold"], &path)?;
+        let mut holder = spawn_peer(&["hold"], path)?;
         let mut line = String::new();
         let stdout = holder
             .stdout
@@ -393,13 +372,13 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         std::thread::sleep(Duration::from_millis(next_rand(20)));
         kill9(&mut holder);
         let t = Instant::now();
-        let mut client = Client::attach(&path).map_err(|e| describe(e, &path))?;
+        let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
         if client.attach_status() != shared_memory_image_client::Attach::Reconnected {
             failures.push(format!("client round {round}: attach was not RECONNECTING"));
         }
         match client
             .lock_timeout(Duration::from_secs(5))
-            .map_err(|e| describe(e, &path))?
+            .map_err(|e| describe(e, path))?
         {
             Some(f) => {
                 reattach_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -414,11 +393,11 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
     kill9(&mut server);
 
     // (b) Servers killed mid-stream and restarted under one live client.
-    let mut client = Client::attach(&path).map_err(|e| describe(e, &path))?;
+    let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
     let mut resume_ms = Vec::new();
     let mut killed_mid_frame = 0u32;
     for round in 0..a.rounds {
-        let mut server = spawn_peer(&["server", "3600"], &path)?;
+        let mut server = spawn_peer(&["server", "3600"], path)?;
         let t = Instant::now();
         let mut got = 0;
         tally.restart_sequence();
@@ -429,7 +408,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         while got < 20 && t.elapsed() < Duration::from_secs(10) {
             if let Some(f) = client
                 .lock_timeout(Duration::from_millis(100))
-                .map_err(|e| describe(e, &path))?
+                .map_err(|e| describe(e, path))?
             {
                 if got == 0 {
                     resume_ms.push(t.elapsed().as_secs_f64() * 1e3);
@@ -447,7 +426,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         // most often it dies in the middle of a frame.
         let until = Instant::now() + Duration::from_micros(next_rand(5000));
         while Instant::now() < until {
-            if let Some(f) = client.lock().map_err(|e| describe(e, &path))? {
+            if let Some(f) = client.lock().map_err(|e| describe(e, path))? {
                 tally.check(&content, f.frame_number(), f.width(), f.height(), &f);
             }
         }
@@ -461,7 +440,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         }
         // The client keeps polling a dead stream without error.
         for _ in 0..3 {
-            if let Some(f) = client.lock().map_err(|e| describe(e, &path))? {
+            if let Some(f) = client.lock().map_err(|e| describe(e, path))? {
                 tally.note(format!("after kill: frame {}", f.frame_number()));
                 tally.check(&content, f.frame_number(), f.width(), f.height(), &f);
             }
