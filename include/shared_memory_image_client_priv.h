@@ -139,7 +139,9 @@ SharedMemoryImageError SharedMemoryImageStream_createfile(const char *filename,
  *
  * A server of this library wakes the waiter at once through a futex on the 4-byte word at
  * header offset 20; with a server that wakes nobody (the original library) a new frame is still
- * returned within about 1 ms. Waiting uses no CPU.
+ * returned within about 1 ms. Waiting uses no CPU. While waiting, the stream checks every
+ * 250 ms that its path still names the file it mapped; a deleted or replaced file ends the wait
+ * with IMAGESTREAM_BAD_FILE_SIZE (as does a file that shrank under the mapping).
  *
  * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
  * - `frame`: as for lock; NULL gives IMAGESTREAM_BAD_ARGS.

@@ -81,8 +81,6 @@ pub struct Client {
     file: Arc<SharedFile>,
     attach: Attach,
     locked: Option<FrameInfo>,
-    /// Locks that found nothing since the last look at the clock (see `lock_frame`).
-    idle_polls: u32,
 }
 
 impl Client {
@@ -114,7 +112,6 @@ impl Client {
             file,
             attach,
             locked: None,
-            idle_polls: 0,
         })
     }
 
@@ -148,8 +145,9 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Locked`] when a frame is already locked; [`Error::BadFileSize`] once the file
-    /// shrank under the mapping or the path names another file (deleted or replaced; noticed
-    /// within about 250 ms of polling).
+    /// shrank under the mapping, or once a wait ([`Client::lock_timeout`], `lockwait`) found
+    /// that the path names another file (deleted or replaced). This call itself makes no system
+    /// call.
     pub fn lock_frame(&mut self) -> Result<Option<FrameInfo>, Error> {
         if self.locked.is_some() {
             return Err(Error::Locked);
@@ -167,15 +165,7 @@ impl Client {
             }
         }
         let buffer = match ready {
-            [false, false] => {
-                // Every 64th empty poll looks at a coarse clock, and every 250 ms at the file:
-                // amortised well under a nanosecond, and no system call on the idle path.
-                self.idle_polls = self.idle_polls.wrapping_add(1);
-                if self.idle_polls % 64 == 0 {
-                    self.file.check_identity_if_due()?;
-                }
-                return Ok(None);
-            }
+            [false, false] => return Ok(None),
             [true, false] => 0,
             [false, true] => 1,
             [true, true] => {
@@ -224,7 +214,9 @@ impl Client {
 
     /// Like [`Client::lock`], but waits up to `timeout` for a frame to arrive. A server of this
     /// library wakes the client at once; with one that wakes nobody (the original library) a new
-    /// frame is still seen within about a millisecond. Waiting uses no CPU.
+    /// frame is still seen within about a millisecond. Waiting uses no CPU. While waiting, the
+    /// client checks every 250 ms that the path still names the file it mapped, and reports a
+    /// deleted or replaced file as [`Error::BadFileSize`].
     ///
     /// # Errors
     /// [`Error::Locked`] when a frame is already locked through [`Client::lock_frame`].

@@ -109,8 +109,7 @@ impl Server {
     /// [`Error::BadArgs`] for a zero width or height or a `pixels` length that does not match;
     /// [`Error::FrameTooLarge`] when the frame does not fit one buffer;
     /// [`Error::Locked`] between [`Server::begin_frame`] and [`Server::end_frame`];
-    /// [`Error::BadFileSize`] once the file shrank under the mapping or the path names another
-    /// file.
+    /// [`Error::BadFileSize`] once the file shrank under the mapping.
     pub fn put_frame(
         &mut self,
         frame_number: u32,
@@ -125,7 +124,7 @@ impl Server {
         if self.in_progress.is_some() {
             return Err(Error::Locked);
         }
-        self.file.check_identity_if_due()?;
+        self.file.health()?;
         let buffer = match self.take_free_buffer() {
             Ok(b) => b,
             Err(outcome) => return Ok(outcome),
@@ -162,7 +161,7 @@ impl Server {
         if self.in_progress.is_some() {
             return Err(Error::Locked);
         }
-        self.file.check_identity_if_due()?;
+        self.file.health()?;
         Ok(self.take_free_buffer().map(|buffer| {
             self.in_progress = Some(InProgress {
                 buffer,

@@ -133,8 +133,8 @@ impl SharedFile {
     }
 
     /// `Err(Error::BadFileSize)` once the file shrank under the mapping (a SIGBUS was caught)
-    /// or the path was found to name another file (deleted or replaced); `Ok` otherwise. Two
-    /// atomic loads, no system call.
+    /// or a waiting client found that the path names another file (deleted or replaced); `Ok`
+    /// otherwise. Two atomic loads, no system call.
     #[inline]
     pub fn health(&self) -> Result<(), Error> {
         if self.guard.faulted() || self.replaced.load(Ordering::Relaxed) {
@@ -146,7 +146,8 @@ impl SharedFile {
 
     /// Checks, at most every 250 ms, that the file is still linked and that the path still
     /// names it (two `stat` calls when due; a coarse clock read otherwise). Then as
-    /// [`SharedFile::health`].
+    /// [`SharedFile::health`]. Called only by a client that is about to sleep: `lock` and
+    /// `putframe` make no system call.
     pub fn check_identity_if_due(&self) -> Result<(), Error> {
         let now = coarse_now_ns();
         let last = self.last_identity_check.load(Ordering::Relaxed);

@@ -200,6 +200,7 @@ fn bench_lock(dir: &Path, quick: bool) -> Result<(), Failure> {
     // A frame ready each time: begin/end (no pixels written), then lock+unlock.
     let cycle_iters = iters / 5;
     let mut wframe: SharedMemoryFrame = std::ptr::null_mut();
+    // SAFETY: valid handles and out-pointers; the frames are not dereferenced.
     let handoff = ns_per_iter(rounds, cycle_iters, |i| unsafe {
         SharedMemoryImageStream_beginframe(server, 3840, 2160, &mut wframe);
         SharedMemoryImageStream_endframe(server, i as u32);
@@ -208,6 +209,7 @@ fn bench_lock(dir: &Path, quick: bool) -> Result<(), Failure> {
     });
     // beginframe+abortframe costs what beginframe+endframe does minus the publish; the rest of
     // the handoff is the client's lock+unlock of a ready frame.
+    // SAFETY: as above.
     let begin_abort = ns_per_iter(rounds, cycle_iters, |_| unsafe {
         SharedMemoryImageStream_beginframe(server, 3840, 2160, &mut wframe);
         SharedMemoryImageStream_abortframe(server);
