@@ -140,6 +140,21 @@ impl Tally {
         self.history.push(event);
     }
 
+    /// Checks one locked frame of a client.
+    pub fn check_frame(
+        &mut self,
+        content: &Content,
+        frame: &shared_memory_image_client::Frame<'_>,
+    ) {
+        self.check(
+            content,
+            frame.frame_number(),
+            frame.width(),
+            frame.height(),
+            frame,
+        );
+    }
+
     /// Forgets the last frame number: a new server numbers its frames from the start again.
     pub fn restart_sequence(&mut self) {
         self.last = None;
@@ -183,13 +198,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
             .lock_timeout(Duration::from_millis(50))
             .map_err(|e| describe(e, path))?
         {
-            tally.check(
-                &content,
-                frame.frame_number(),
-                frame.width(),
-                frame.height(),
-                &frame,
-            );
+            tally.check_frame(&content, &frame);
             // Now and then keep the frame a while, so that both buffers fill up.
             rng = mix(rng as u32 ^ (rng >> 32) as u32);
             if rng % 64 == 0 {
@@ -209,13 +218,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
     }
     // Frames published just before the server ended.
     while let Some(frame) = client.lock().map_err(|e| describe(e, path))? {
-        tally.check(
-            &content,
-            frame.frame_number(),
-            frame.width(),
-            frame.height(),
-            &frame,
-        );
+        tally.check_frame(&content, &frame);
     }
     let out = peer
         .wait_with_output()
@@ -383,7 +386,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
             Some(f) => {
                 reattach_ms.push(t.elapsed().as_secs_f64() * 1e3);
                 tally.restart_sequence();
-                tally.check(&content, f.frame_number(), f.width(), f.height(), &f);
+                tally.check_frame(&content, &f);
             }
             None => failures.push(format!(
                 "client round {round}: no frame within 5 s after re-attaching"
@@ -413,7 +416,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
                 if got == 0 {
                     resume_ms.push(t.elapsed().as_secs_f64() * 1e3);
                 }
-                tally.check(&content, f.frame_number(), f.width(), f.height(), &f);
+                tally.check_frame(&content, &f);
                 got += 1;
             }
         }
@@ -427,7 +430,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         let until = Instant::now() + Duration::from_micros(next_rand(5000));
         while Instant::now() < until {
             if let Some(f) = client.lock().map_err(|e| describe(e, path))? {
-                tally.check(&content, f.frame_number(), f.width(), f.height(), &f);
+                tally.check_frame(&content, &f);
             }
         }
         kill9(&mut server);
@@ -442,7 +445,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         for _ in 0..3 {
             if let Some(f) = client.lock().map_err(|e| describe(e, path))? {
                 tally.note(format!("after kill: frame {}", f.frame_number()));
-                tally.check(&content, f.frame_number(), f.width(), f.height(), &f);
+                tally.check_frame(&content, &f);
             }
         }
     }
