@@ -132,7 +132,7 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         ),
         ("out of order", "".into(), get(&c, "out_of_order")),
         (
-            "latency p50 / p99 (us)",
+            "latency p50/p99 (us, incl. copy)",
             "".into(),
             format!(
                 "{} / {}",

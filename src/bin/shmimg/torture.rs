@@ -185,6 +185,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
     let mut tally = Tally::default();
     let start = Instant::now();
     let mut last_report = Instant::now();
+    crate::signals::install();
     let mut rng = mix(std::process::id());
     loop {
         if peer
@@ -193,6 +194,10 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
             .is_some()
         {
             break;
+        }
+        if crate::signals::stop_requested() {
+            kill9(&mut peer);
+            return Err(Failure::new("interrupted"));
         }
         if let Some(frame) = client
             .lock_timeout(Duration::from_millis(50))
