@@ -131,17 +131,22 @@ pub fn run(a: InspectArgs) -> Result<(), Failure> {
             state_meaning(h.buffer_state())
         );
         println!("  frame_number   {}", h.frame_number);
-        println!(
-            "  size           {}x{} ({} bytes{})",
-            h.width,
-            h.height,
-            layout::frame_len(h.width, h.height).map_or("-".into(), |n| n.to_string()),
-            if l.fits(h.width, h.height) {
-                ""
-            } else {
-                ", does not fit"
+        match layout::frame_len(h.width, h.height) {
+            None if h.width == 0 || h.height == 0 => {
+                println!("  size           {}x{} (no frame)", h.width, h.height)
             }
-        );
+            len => println!(
+                "  size           {}x{} ({} bytes{})",
+                h.width,
+                h.height,
+                len.map_or("too many to count".into(), |n| n.to_string()),
+                if l.fits(h.width, h.height) {
+                    ""
+                } else {
+                    ", does not fit"
+                }
+            ),
+        }
         println!("  offset         {}", h.offset);
         println!("  num_scanlines  {}", h.num_scanlines);
         println!(
