@@ -6,7 +6,7 @@
 use std::ffi::CString;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -247,14 +247,10 @@ fn bench_lock(dir: &Path, quick: bool) -> Result<(), Failure> {
 }
 
 fn spawn_peer(args: &[String]) -> Result<std::process::Child, Failure> {
-    let exe = std::env::current_exe().map_err(|e| Failure::new(format!("bench: {e}")))?;
-    Command::new(exe)
-        .arg("bench-peer")
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| Failure::new(format!("bench: cannot start the peer process: {e}")))
+    crate::spawn_self(
+        std::iter::once("bench-peer").chain(args.iter().map(String::as_str)),
+        Stdio::inherit(),
+    )
 }
 
 /// Cross-process latency and client CPU, lockwait against a spinning lock loop.

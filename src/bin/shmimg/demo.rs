@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use shared_memory_image_client::create_file;
 
@@ -12,19 +12,12 @@ use crate::scratch::Scratch;
 use crate::{describe, Failure};
 
 fn spawn(args: &[String], live: bool) -> Result<Child, Failure> {
-    let exe = std::env::current_exe()
-        .map_err(|e| Failure::new(format!("cannot find the shmimg executable: {e}")))?;
-    Command::new(exe)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(if live {
-            Stdio::inherit()
-        } else {
-            Stdio::piped()
-        })
-        .spawn()
-        .map_err(|e| Failure::new(format!("cannot start a child process: {e}")))
+    let stderr = if live {
+        Stdio::inherit()
+    } else {
+        Stdio::piped()
+    };
+    crate::spawn_self(args, stderr)
 }
 
 fn collect(child: Child, role: &str) -> Result<HashMap<String, String>, Failure> {

@@ -39,6 +39,27 @@ impl Failure {
     }
 }
 
+/// Starts this executable again with `args` (stdin closed, stdout piped): the other process of
+/// the demo, the benchmarks and the torture and crash tests.
+pub fn spawn_self<I, S>(
+    args: I,
+    stderr: std::process::Stdio,
+) -> Result<std::process::Child, Failure>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::new(format!("cannot find the shmimg executable: {e}")))?;
+    std::process::Command::new(exe)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| Failure::new(format!("cannot start a child process: {e}")))
+}
+
 /// Explains a library error about `path` in words a user can act on.
 pub fn describe(err: Error, path: &std::path::Path) -> Failure {
     let p = path.display();

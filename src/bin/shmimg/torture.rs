@@ -13,7 +13,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use shared_memory_image_client::{create_file, state, Client, PutOutcome, Server};
@@ -173,14 +173,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
     create_file(path, MAX_W, MAX_H).map_err(|e| describe(e, path))?;
     // Attach first, so the server's create (INIT) is followed by our re-attach.
     let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
-    let exe = std::env::current_exe().map_err(|e| Failure::new(e.to_string()))?;
-    let mut peer = Command::new(exe)
-        .args(["torture-peer", "server"])
-        .arg(path)
-        .arg(seconds.to_string())
-        .stdout(Stdio::piped())
-        .spawn()
-        .map_err(|e| Failure::new(format!("cannot start the server process: {e}")))?;
+    let mut peer = spawn_peer(&["server", &seconds.to_string()], path, Stdio::inherit())?;
     let content = Content::new();
     let mut tally = Tally::default();
     let start = Instant::now();
@@ -331,17 +324,19 @@ fn kill9(child: &mut std::process::Child) {
     let _ = child.wait();
 }
 
-fn spawn_peer(args: &[&str], path: &Path) -> Result<std::process::Child, Failure> {
-    let exe = std::env::current_exe().map_err(|e| Failure::new(e.to_string()))?;
-    Command::new(exe)
-        .arg("torture-peer")
-        .arg(args[0])
-        .arg(path)
-        .args(&args[1..])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| Failure::new(format!("cannot start a peer process: {e}")))
+/// Starts `shmimg torture-peer MODE FILE [ARGS]` (`args[0]` is the mode).
+fn spawn_peer(args: &[&str], path: &Path, stderr: Stdio) -> Result<std::process::Child, Failure> {
+    let words = [
+        std::ffi::OsStr::new("torture-peer"),
+        args[0].as_ref(),
+        path.as_os_str(),
+    ];
+    crate::spawn_self(
+        words
+            .into_iter()
+            .chain(args[1..].iter().map(|a| a.as_ref())),
+        stderr,
+    )
 }
 
 /// `shmimg crashtest`: peers killed with SIGKILL, again and again.
@@ -360,10 +355,10 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
     let mut failures: Vec<String> = Vec::new();
 
     // (a) A client killed while it holds a frame, then a new client.
-    let mut server = spawn_peer(&["server", "3600"], path)?;
+    let mut server = spawn_peer(&["server", "3600"], path, Stdio::null())?;
     let mut reattach_ms = Vec::new();
     for round in 0..a.rounds {
-        let mut holder = spawn_peer(&["hold"], path)?;
+        let mut holder = spawn_peer(&["hold"], path, Stdio::null())?;
         let mut line = String::new();
         let stdout = holder
             .stdout
@@ -405,7 +400,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
     let mut resume_ms = Vec::new();
     let mut killed_mid_frame = 0u32;
     for round in 0..a.rounds {
-        let mut server = spawn_peer(&["server", "3600"], path)?;
+        let mut server = spawn_peer(&["server", "3600"], path, Stdio::null())?;
         let t = Instant::now();
         let mut got = 0;
         tally.restart_sequence();
