@@ -20,6 +20,7 @@ managers.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import itertools
 import os
 import threading
@@ -146,8 +147,6 @@ def stream_lock(
         return code
     w, h = frame.iWidth, frame.iHeight
     if copy:
-        import ctypes
-
         pixels: Any = ctypes.string_at(frame.buffer, w * h * 3)
     else:
         pixels = s.view(frame, state=3, match_header=True)

@@ -8,15 +8,12 @@ import math
 import os
 import struct
 import zlib
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Optional, TypeVar
 
 import numpy as np
 
 from . import _native as n
 from ._streams import PixelDataError, Stream, StreamError, check, lock, pixel_pointer
-
-PathLike = "str | bytes | os.PathLike[str]"
-
 
 def create_file(path: "str | bytes | os.PathLike[str]", max_width: int, max_height: int) -> int:
     """Creates ``path`` (or grows an existing file) so that frames up to ``max_width`` x
@@ -100,7 +97,32 @@ class Frame:
         return f"<Frame {self.frame_number} {self.width}x{self.height} {state}>"
 
 
-class Client:
+_Owner = TypeVar("_Owner", bound="_StreamOwner")
+
+
+class _StreamOwner:
+    """What Client and Server share: one stream, closed by :meth:`close` or a ``with`` block."""
+
+    _stream: Stream
+
+    def close(self) -> None:
+        """Closes the stream: a client detaches (the server then sees no client), a server gives
+        back a frame begun and not published. Calling it again does nothing."""
+        self._stream.close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._stream.closed
+
+    def __enter__(self: _Owner) -> _Owner:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class Client(_StreamOwner):
     """The reading side of a stream.
 
     ``Client(path)`` attaches to ``path`` (which must exist, at least 10 MiB);
@@ -136,20 +158,6 @@ class Client:
             finally:
                 frame.unlock()
 
-    def close(self) -> None:
-        """Detaches (the server then sees no client) and releases the file."""
-        self._stream.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._stream.closed
-
-    def __enter__(self) -> "Client":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 class FrameWriter:
@@ -192,7 +200,7 @@ class FrameWriter:
             self.abort()
 
 
-class Server:
+class Server(_StreamOwner):
     """The writing side of a stream.
 
     ``Server(path, flip_vertical=False)`` initialises ``path`` (which must exist; see
@@ -246,21 +254,6 @@ class Server:
         check(code)
         return FrameWriter(self, self._stream, ptr.contents)
 
-    def close(self) -> None:
-        """Closes the stream (a frame begun and not published is given back)."""
-        self._stream.close()
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`close` was called."""
-        return self._stream.closed
-
-    def __enter__(self) -> "Server":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
 
 
 __all__ = ["Client", "Frame", "FrameWriter", "Server", "create_file", "save_png", "StreamError"]
-_ = (PixelDataError, StreamError)

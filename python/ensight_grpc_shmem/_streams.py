@@ -16,6 +16,7 @@ import mmap
 import os
 import struct
 import threading
+import time
 import weakref
 from typing import Any, Optional, Tuple
 
@@ -191,8 +192,6 @@ def lock(stream: Stream, timeout: Optional[float]) -> Tuple[int, Optional[n.Shar
     if not ms:
         code = n.lib.SharedMemoryImageStream_lock(stream.handle, ctypes.byref(ptr))
     else:
-        import time
-
         deadline = None if ms < 0 else time.monotonic() + ms / 1000.0
         while True:
             left = 100 if deadline is None else max(0, math.ceil((deadline - time.monotonic()) * 1000))
