@@ -1,0 +1,92 @@
+//! The platform layer: everything that differs between operating systems, behind one small
+//! interface. The transport core uses only what this module re-exports and has no `cfg` of its
+//! own.
+//!
+//! | concern | Unix ([`unix`](self)) | Windows |
+//! |---|---|---|
+//! | opening a stream file | `open(O_RDWR)` | `CreateFileW`, sharing read, write and delete |
+//! | creating one owner-only | `O_CREAT` with mode 0600, then `fchmod` | a protected DACL granting the current user only |
+//! | file identity | device and inode | volume serial number and file index |
+//! | deleted while open | link count 0 | delete pending |
+//! | allocating space | `posix_fallocate` (`F_PREALLOCATE` on macOS) | `FileAllocationInfo`, then `SetEndOfFile` |
+//! | cross-process wait and wake | futex (Linux), `os_sync_wait_on_address` (macOS 14.4+), `_umtx_op` (FreeBSD), else sliced sleeps | a named semaphore per wait word, named after the file's identity |
+//! | truncation protection | a SIGBUS handler scoped to our mappings | none needed: a mapped file cannot be truncated |
+//! | coarse monotonic clock | `CLOCK_MONOTONIC_COARSE` (Linux), `CLOCK_MONOTONIC_FAST` (FreeBSD) | `GetTickCount64` |
+//! | C file names | bytes as they are | UTF-8, else the ANSI code page |
+//!
+//! Both implementations provide exactly these items, with the same signatures:
+//!
+//! - `open_read_write(&Path) -> io::Result<File>`
+//! - `create_or_open(&Path, mode: u32) -> io::Result<File>` (a new file gets exactly `mode`)
+//! - `file_id(&File) -> io::Result<FileId>`, `path_id(&Path) -> io::Result<FileId>`
+//! - `is_deleted(&File) -> bool`
+//! - `allocate(&File, len: u64) -> Result<(), AllocError>`
+//! - `FaultGuard::protect(start, len)`, `FaultGuard::faulted()`
+//! - `WakeChannel::open(FileId)`, `WakeChannel::wait`, `WakeChannel::wake_all`
+//! - `coarse_now_ns()`, `monotonic_ns()`
+//! - `path_from_c(&CStr) -> PathBuf`
+//! - `RangeLock` (a lock on one byte of a file, released by the system when the process dies)
+
+use std::time::Duration;
+
+#[cfg(unix)]
+#[path = "unix/mod.rs"]
+mod imp;
+
+#[cfg(windows)]
+#[path = "windows/mod.rs"]
+mod imp;
+
+pub(crate) use imp::{
+    allocate, coarse_now_ns, create_or_open, file_id, is_deleted, monotonic_ns, open_read_write,
+    path_from_c, path_id, FaultGuard, RangeLock, WakeChannel,
+};
+
+/// Which file a handle or path refers to: (device, inode) on Unix, (volume serial number, file
+/// index) on Windows. Two equal ids name the same file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct FileId {
+    /// Device (Unix) or volume serial number (Windows).
+    pub volume: u64,
+    /// Inode (Unix) or file index (Windows).
+    pub index: u64,
+}
+
+/// Why space could not be allocated for a file.
+#[derive(Debug)]
+pub(crate) enum AllocError {
+    /// The file system is full, or a quota is exceeded.
+    NoSpace,
+    /// The length is beyond what the file system supports.
+    TooLarge,
+    /// Any other failure.
+    Other,
+}
+
+/// Why a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Woke {
+    /// The other side woke this waiter.
+    Woken,
+    /// The timeout passed.
+    TimedOut,
+    /// The word did not hold the expected value, a signal arrived, or this platform cannot
+    /// wait on memory (the caller re-checks and waits again).
+    Other,
+}
+
+/// What a wake-up call found out about the waiters it was meant for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// At least one waiter was asleep and was woken.
+    WokeSome,
+    /// Nobody was asleep to be woken: the waiters counted in the file have not gone to sleep yet,
+    /// or are dead.
+    WokeNobody,
+    /// The platform cannot tell.
+    Unknown,
+}
+
+/// The longest sleep of the platforms without a cross-process wait (each wait is a sleep of
+/// at most this long, then the caller re-checks).
+pub(crate) const POLL_SLICE: Duration = Duration::from_micros(100);

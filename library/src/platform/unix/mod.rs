@@ -1,0 +1,247 @@
+//! The Unix implementation of the platform layer (Linux, macOS, FreeBSD and other Unix systems).
+//! See [`crate::platform`] for the interface.
+
+mod sigbus;
+
+#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "wait_linux.rs")]
+#[cfg_attr(target_os = "macos", path = "wait_macos.rs")]
+#[cfg_attr(target_os = "freebsd", path = "wait_freebsd.rs")]
+#[cfg_attr(
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "freebsd"
+    )),
+    path = "wait_sleep.rs"
+)]
+mod wait;
+
+use std::ffi::{CStr, OsStr};
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::{AllocError, FileId};
+
+pub(crate) use sigbus::FaultGuard;
+pub(crate) use wait::WakeChannel;
+
+/// Opens an existing file for reading and writing.
+pub(crate) fn open_read_write(path: &Path) -> io::Result<File> {
+    OpenOptions::new().read(true).write(true).open(path)
+}
+
+/// Opens `path` for reading and writing, creating it if missing. A file this call creates gets
+/// exactly the permission bits `mode`, whatever the umask; an existing file keeps its own.
+pub(crate) fn create_or_open(path: &Path, mode: u32) -> io::Result<File> {
+    match OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+    {
+        Ok(file) => {
+            // The umask may have removed bits from `mode`; set them exactly.
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => open_read_write(path),
+        Err(e) => Err(e),
+    }
+}
+
+fn id_of(meta: &std::fs::Metadata) -> FileId {
+    FileId {
+        volume: meta.dev(),
+        index: meta.ino(),
+    }
+}
+
+/// The identity of an open file.
+pub(crate) fn file_id(file: &File) -> io::Result<FileId> {
+    file.metadata().map(|m| id_of(&m))
+}
+
+/// The identity of the file a path names now.
+pub(crate) fn path_id(path: &Path) -> io::Result<FileId> {
+    std::fs::metadata(path).map(|m| id_of(&m))
+}
+
+/// Whether an open file has been deleted (no name links to it any more).
+pub(crate) fn is_deleted(file: &File) -> bool {
+    file.metadata().map(|m| m.nlink() == 0).unwrap_or(true)
+}
+
+/// Allocates `len` bytes for `file` (growing it to `len` when shorter), so that writes through a
+/// mapping cannot later fail for want of space.
+pub(crate) fn allocate(file: &File, len: u64) -> Result<(), AllocError> {
+    let current = file.metadata().map_err(|_| AllocError::Other)?.len();
+    match reserve(file, len) {
+        Ok(()) => {}
+        Err(e) => match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::ENOMEM) => {
+                return Err(AllocError::NoSpace)
+            }
+            Some(libc::EFBIG) => return Err(AllocError::TooLarge),
+            // File systems that cannot reserve space: set the length (sparse) below.
+            _ => {}
+        },
+    }
+    if current < len {
+        file.set_len(len).map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => AllocError::NoSpace,
+            Some(libc::EFBIG) => AllocError::TooLarge,
+            _ => AllocError::Other,
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "macos"))]
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: the descriptor is open for writing and owned by `file` for the whole call;
+    // posix_fallocate reads no memory of ours.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) } {
+        0 => Ok(()),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    let current = file.metadata()?.len();
+    if current >= len {
+        return Ok(());
+    }
+    let mut store = libc::fstore_t {
+        fst_flags: libc::F_ALLOCATEALL,
+        fst_posmode: libc::F_PEOFPOSMODE,
+        fst_offset: 0,
+        fst_length: libc::off_t::try_from(len - current)
+            .map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?,
+        fst_bytesalloc: 0,
+    };
+    // SAFETY: the descriptor is open for writing and owned by `file`; `store` is a valid,
+    // writable fstore_t for the duration of the call.
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_PREALLOCATE, &mut store) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A coarse monotonic clock in nanoseconds: a few nanoseconds to read and no system call, with a
+/// resolution of a few milliseconds.
+#[inline]
+pub(crate) fn coarse_now_ns() -> u64 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_COARSE;
+    #[cfg(target_os = "freebsd")]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC_FAST;
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "freebsd")))]
+    const CLOCK: libc::clockid_t = libc::CLOCK_MONOTONIC;
+    read_clock(CLOCK)
+}
+
+/// The system-wide monotonic clock in nanoseconds (`CLOCK_MONOTONIC`): comparable between
+/// processes on one machine.
+pub(crate) fn monotonic_ns() -> u64 {
+    read_clock(libc::CLOCK_MONOTONIC)
+}
+
+#[inline]
+fn read_clock(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock ids used exist on their targets.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A C file name as a path: Unix paths are bytes, taken as they are.
+pub(crate) fn path_from_c(name: &CStr) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(name.to_bytes()))
+}
+
+/// An exclusive lock on one byte of an open file, held until dropped or until the process dies
+/// (the kernel releases it then). The byte may lie past the end of the file: the lock marks
+/// ownership, it protects no data.
+///
+/// On Linux the lock belongs to the open file description (`F_OFD_SETLK`), so two handles of one
+/// process on the same file see each other's locks and closing another descriptor of the file
+/// does not drop it. Other Unix systems use classic POSIX record locks, which belong to the
+/// process: there, two streams of one process on the same file do not exclude each other.
+#[derive(Debug)]
+pub(crate) struct RangeLock {
+    /// A duplicate of the descriptor the lock was taken through (same open file description),
+    /// kept open for as long as the lock is held.
+    file: File,
+    offset: u64,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const SET_LOCK: libc::c_int = libc::F_OFD_SETLK;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const SET_LOCK: libc::c_int = libc::F_SETLK;
+
+#[derive(Clone, Copy)]
+enum LockKind {
+    Exclusive,
+    Unlock,
+}
+
+/// One non-blocking lock request on byte `offset`: `Ok(false)` when another holder conflicts.
+fn lock_request(file: &File, offset: u64, kind: LockKind) -> io::Result<bool> {
+    // SAFETY: an all-zero flock is a valid value (and OFD locks require l_pid == 0).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = match kind {
+        LockKind::Exclusive => libc::F_WRLCK,
+        LockKind::Unlock => libc::F_UNLCK,
+    } as _;
+    fl.l_whence = libc::SEEK_SET as _;
+    fl.l_start = libc::off_t::try_from(offset)
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    fl.l_len = 1;
+    // SAFETY: the descriptor is open for the whole call (borrowed from `file`) and `fl` is a
+    // valid flock that fcntl only reads.
+    if unsafe { libc::fcntl(file.as_raw_fd(), SET_LOCK, &fl) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+impl RangeLock {
+    /// Takes the lock on byte `offset` of `file`; `Ok(None)` when another holder has it.
+    pub(crate) fn try_lock(file: &File, offset: u64) -> io::Result<Option<RangeLock>> {
+        let file = file.try_clone()?;
+        Ok(lock_request(&file, offset, LockKind::Exclusive)?.then_some(RangeLock { file, offset }))
+    }
+
+    /// Whether someone else holds the lock on byte `offset` of the file (probed through `file`,
+    /// which must not hold it itself).
+    pub(crate) fn is_held(file: &File, offset: u64) -> io::Result<bool> {
+        if lock_request(file, offset, LockKind::Exclusive)? {
+            lock_request(file, offset, LockKind::Unlock)?;
+            Ok(false)
+        } else {
+            Ok(true)
+        }
+    }
+}
+
+impl Drop for RangeLock {
+    fn drop(&mut self) {
+        let _ = lock_request(&self.file, self.offset, LockKind::Unlock);
+    }
+}

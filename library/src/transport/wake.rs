@@ -1,0 +1,62 @@
+//! Waking a waiting client: the waiter counts of the file and the length of a client's sleeps.
+//! The sleep itself is the platform's cross-process wait on a buffer header's 4-byte state word
+//! (offset 20: the state byte and the three pad bytes): a futex on Linux, a named semaphore on
+//! Windows (see [`crate::platform`]).
+//!
+//! A waiting client counts itself in `pad[0]` of the buffer it waits on, so that a server wakes
+//! (one system call) only when someone waits; the server's check of that count is a plain load
+//! after a fence.
+//!
+//! Waits are sliced. Until a client has been woken by its server, each sleep lasts at most
+//! [`WAIT_SLICE`] (0.9 ms), so a server that never wakes anyone (the original library) is still
+//! noticed within about a millisecond. Once a wake-up arrived, the server is known to wake its
+//! clients and sleeps last up to [`LONG_SLICE`]; a slice that ends to find a frame nobody announced
+//! drops back to short slices.
+
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+/// The longest single sleep of a client whose server has not been seen to wake it.
+pub const WAIT_SLICE: Duration = Duration::from_micros(900);
+
+/// The longest single sleep of a client whose server wakes it.
+pub const LONG_SLICE: Duration = Duration::from_millis(50);
+
+pub use crate::platform::Woke;
+
+/// Registers a waiter in `count` (a pad byte of the header), saturating at 255 so a crowd of
+/// waiters can never wrap it to zero (the server would then skip a wake-up).
+pub fn add_waiter(count: &AtomicU8) -> bool {
+    count
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(1))
+        .is_ok()
+}
+
+/// Unregisters a waiter added with [`add_waiter`] (which returned true).
+pub fn remove_waiter(count: &AtomicU8) {
+    let _ = count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+}
+
+/// Whether anybody waits, as seen by a server that just published: a full fence orders its
+/// state change before this load, pairing with the waiter's registration before its re-check.
+pub fn has_waiters(count: &AtomicU8) -> bool {
+    std::sync::atomic::fence(Ordering::SeqCst);
+    count.load(Ordering::Relaxed) != 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waiter_count_saturates_and_never_underflows() {
+        let c = AtomicU8::new(254);
+        assert!(add_waiter(&c));
+        assert!(!add_waiter(&c));
+        assert_eq!(c.load(Ordering::Relaxed), 255);
+        let z = AtomicU8::new(0);
+        remove_waiter(&z);
+        assert_eq!(z.load(Ordering::Relaxed), 0);
+        assert!(!has_waiters(&z));
+    }
+}
