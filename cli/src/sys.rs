@@ -28,7 +28,15 @@ pub fn thread_cpu() -> Duration {
     let (mut created, mut exited, mut kernel, mut user) = (zero, zero, zero, zero);
     // SAFETY: GetCurrentThread returns a pseudo handle valid for the call; the four FILETIMEs
     // are writable.
-    unsafe { GetThreadTimes(GetCurrentThread(), &mut created, &mut exited, &mut kernel, &mut user) };
+    unsafe {
+        GetThreadTimes(
+            GetCurrentThread(),
+            &mut created,
+            &mut exited,
+            &mut kernel,
+            &mut user,
+        )
+    };
     let ticks = |t: FILETIME| u64::from(t.dwHighDateTime) << 32 | u64::from(t.dwLowDateTime);
     // FILETIME counts 100 ns units.
     Duration::from_nanos((ticks(kernel) + ticks(user)) * 100)

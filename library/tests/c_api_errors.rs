@@ -97,16 +97,20 @@ fn create_reports_unopenable_files() {
     );
 
     // A FIFO exists but is no regular file.
-    let fifo = dir.path().join("fifo");
-    let cfifo = CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: valid C string.
-    assert_eq!(unsafe { libc::mkfifo(cfifo.as_ptr(), 0o600) }, 0);
-    assert_eq!(
-        create_keep(cfifo.as_ptr(), 0),
-        (IMAGESTREAM_UNABLE_TO_OPEN_FILE, sentinel())
-    );
+    #[cfg(unix)]
+    {
+        let fifo = dir.path().join("fifo");
+        let cfifo = CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: valid C string.
+        assert_eq!(unsafe { libc::mkfifo(cfifo.as_ptr(), 0o600) }, 0);
+        assert_eq!(
+            create_keep(cfifo.as_ptr(), 0),
+            (IMAGESTREAM_UNABLE_TO_OPEN_FILE, sentinel())
+        );
+    }
 
     // No permission (meaningless for root, who bypasses permission checks).
+    #[cfg(unix)]
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         let f = TempStreamFile::min();
@@ -120,6 +124,7 @@ fn create_reports_unopenable_files() {
 }
 
 #[test]
+#[cfg(unix)]
 fn create_reports_a_failed_mapping() {
     // In a child process whose address space is capped, mmap fails with ENOMEM.
     let f = TempStreamFile::min();
@@ -427,8 +432,10 @@ fn createfile_sizes_and_errors() {
         );
         assert_eq!(std::fs::metadata(&p).unwrap().len(), len);
         // Space is really allocated, not sparse.
-        use std::os::unix::fs::MetadataExt;
-        assert!(std::fs::metadata(&p).unwrap().blocks() * 512 >= len);
+        #[cfg(unix)]
+        assert!(
+            std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&p).unwrap()) * 512 >= len
+        );
         let d = CString::new(dir.path().to_str().unwrap()).unwrap();
         assert_eq!(
             SharedMemoryImageStream_createfile(d.as_ptr(), 16, 16),

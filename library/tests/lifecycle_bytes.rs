@@ -73,15 +73,14 @@ fn full_life_cycle_in_raw_bytes() {
         assert_eq!(px, &p8[..]);
         // Zero copy: a byte written into the file shows through the locked frame's pointer.
         let at = f.layout().pixels_offset(b8) as u64 + 5;
-        std::os::unix::fs::FileExt::write_all_at(
+        write_at(
             &std::fs::OpenOptions::new()
                 .write(true)
                 .open(&f.path)
                 .unwrap(),
             &[0x5A],
             at,
-        )
-        .unwrap();
+        );
         assert_eq!(*frame.buffer.add(5), 0x5A);
         assert_eq!(SharedMemoryImageStream_unlock(c), IMAGESTREAM_NOERROR);
     }

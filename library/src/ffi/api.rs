@@ -6,12 +6,13 @@
 use std::ffi::CStr;
 use std::os::raw::c_char;
 
-use crate::platform;
 use crate::ffi::boundary::{code_of, guard};
 use crate::ffi::registry::{self, ClientStream, ServerStream, Stream};
 use crate::ffi::types::*;
+use crate::platform;
 use crate::transport::client::FrameInfo;
 use crate::transport::client::{Attach, Client};
+use crate::transport::error::Error;
 use crate::transport::server::{Server, ServerOptions};
 
 /// Option bits the API defines; any other bit set makes create fail with BAD_ARGS.
@@ -173,10 +174,14 @@ pub unsafe extern "C" fn SharedMemoryImageStream_unlock(
     guard(|| {
         registry::with(stream, |s| match s {
             Stream::Server(_) => IMAGESTREAM_IS_SERVER,
-            Stream::Client(c) => code_of(c.client.unlock_frame(), |()| {
-                c.frame.buffer = std::ptr::null_mut();
-                IMAGESTREAM_NOERROR
-            }),
+            Stream::Client(c) => {
+                let unlocked = c.client.unlock_frame();
+                if !matches!(unlocked, Err(Error::NotLocked)) {
+                    // Unlocked, even when the file shrank meanwhile (reported below).
+                    c.frame.buffer = std::ptr::null_mut();
+                }
+                code_of(unlocked, |()| IMAGESTREAM_NOERROR)
+            }
         })
         .unwrap_or(IMAGESTREAM_BAD_ARGS)
     })

@@ -6,10 +6,10 @@ use std::os::raw::c_char;
 use std::time::{Duration, Instant};
 
 use crate::ffi::api::publish_locked_frame;
-use crate::platform;
 use crate::ffi::boundary::{code_of, guard};
 use crate::ffi::registry::{self, ServerStream, Stream};
 use crate::ffi::types::*;
+use crate::platform;
 use crate::transport::client::FrameSignal;
 use crate::transport::createfile::create_file;
 use crate::transport::layout;

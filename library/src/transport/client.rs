@@ -145,14 +145,29 @@ impl Client {
     ///
     /// # Errors
     /// [`Error::Locked`] when a frame is already locked; [`Error::BadFileSize`] once the file
-    /// shrank under the mapping, or once a wait ([`Client::lock_timeout`], `lockwait`) found
-    /// that the path names another file (deleted or replaced). This call itself makes no system
-    /// call.
+    /// shrank under the mapping, or its path was deleted or names another file now. The call
+    /// makes no system call but a cheap clock read, except at most every 250 ms, when it checks
+    /// the path and the file's length.
     pub fn lock_frame(&mut self) -> Result<Option<FrameInfo>, Error> {
         if self.locked.is_some() {
             return Err(Error::Locked);
         }
-        self.file.health()?;
+        let found = self.take_newest_frame();
+        // Reading the headers may have touched pages the file no longer has; and at most every
+        // 250 ms, check that the path still names this file at its length.
+        if let Err(e) = self.file.check_if_due() {
+            if let Some(info) = found {
+                let _ = self.file.transition(info.buffer, CLIENT_UNLOCK);
+            }
+            return Err(e);
+        }
+        self.locked = found;
+        Ok(found)
+    }
+
+    /// The state-machine part of [`Client::lock_frame`]: re-attaches buffers a restarted server
+    /// reset, drops an older complete frame, and locks the newest one that fits its payload.
+    fn take_newest_frame(&mut self) -> Option<FrameInfo> {
         let states = [self.file.state(0), self.file.state(1)];
         let mut ready = [false; NUM_BUFFERS];
         for (b, s) in states.into_iter().enumerate() {
@@ -165,7 +180,7 @@ impl Client {
             }
         }
         let buffer = match ready {
-            [false, false] => return Ok(None),
+            [false, false] => return None,
             [true, false] => 0,
             [false, true] => 1,
             [true, true] => {
@@ -180,18 +195,11 @@ impl Client {
                 newer
             }
         };
-        if self.file.transition(buffer, CLIENT_LOCK).is_err() {
-            return Ok(None);
-        }
+        self.file.transition(buffer, CLIENT_LOCK).ok()?;
         let h = self.file.header(buffer);
         if !self.file.layout().fits(h.width, h.height) {
             let _ = self.file.transition(buffer, CLIENT_UNLOCK);
-            return Ok(None);
-        }
-        if let Err(e) = self.file.health() {
-            // The header was read from pages the file no longer has.
-            let _ = self.file.transition(buffer, CLIENT_UNLOCK);
-            return Err(e);
+            return None;
         }
         // The two state bytes were read one after the other, so the server may have published
         // the other buffer in between (an older frame than ours, if it then also published
@@ -202,14 +210,12 @@ impl Client {
         {
             let _ = self.file.transition(other, CLIENT_DROP);
         }
-        let info = FrameInfo {
+        Some(FrameInfo {
             frame_number: h.frame_number,
             width: h.width,
             height: h.height,
             buffer,
-        };
-        self.locked = Some(info);
-        Ok(Some(info))
+        })
     }
 
     /// Like [`Client::lock`], but waits up to `timeout` for a frame to arrive. A server of this
@@ -287,13 +293,15 @@ impl Client {
     /// Unlocks the frame locked with [`Client::lock_frame`]; the buffer is free for the server.
     ///
     /// # Errors
-    /// [`Error::NotLocked`] when nothing is locked.
+    /// [`Error::NotLocked`] when nothing is locked; [`Error::BadFileSize`] when the file shrank
+    /// under the mapping (the frame is unlocked all the same).
     pub fn unlock_frame(&mut self) -> Result<(), Error> {
         let info = self.locked.take().ok_or(Error::NotLocked)?;
         // Fails only when a restarted server reset the buffer to INIT meanwhile; the next lock
         // re-attaches it.
         let _ = self.file.transition(info.buffer, CLIENT_UNLOCK);
-        Ok(())
+        // The frame is unlocked either way; a file that shrank is reported now.
+        self.file.health()
     }
 
     /// The states of both buffers as seen now (`None` for an invalid byte).

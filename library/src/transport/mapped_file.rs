@@ -195,7 +195,10 @@ impl MappedFile {
     /// When the range is outside the mapping.
     #[inline]
     pub unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        assert!(offset <= self.len && len <= self.len - offset, "range outside the mapping");
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "range outside the mapping"
+        );
         // SAFETY: in bounds of the live mapping (checked above); u8 needs no alignment;
         // exclusivity is the caller's contract above.
         unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) }
@@ -212,7 +215,10 @@ impl MappedFile {
     #[allow(clippy::mut_from_ref)]
     #[inline]
     pub unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
-        assert!(offset <= self.len && len <= self.len - offset, "range outside the mapping");
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "range outside the mapping"
+        );
         // SAFETY: in bounds as in `bytes`; the mapping is writable (opened read/write, mapped
         // shared read/write); exclusivity is the caller's contract above.
         unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), len) }

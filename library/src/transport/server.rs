@@ -135,7 +135,11 @@ impl Server {
         self.file.health()?;
         let buffer = match self.take_free_buffer() {
             Ok(b) => b,
-            Err(outcome) => return Ok(outcome),
+            Err(outcome) => {
+                // The state bytes read may lie in pages the file no longer has.
+                self.file.health()?;
+                return Ok(outcome);
+            }
         };
         // SAFETY: we moved `buffer` to SERVER_LOCKED, so we own it until we publish it below; no
         // other slice of it exists in this process (`&mut self`, and `in_progress` is None).
@@ -170,7 +174,14 @@ impl Server {
             return Err(Error::Locked);
         }
         self.file.health()?;
-        Ok(self.take_free_buffer().map(|buffer| {
+        let taken = self.take_free_buffer();
+        if let Err(e) = self.file.health() {
+            if let Ok(buffer) = taken {
+                let _ = self.file.transition(buffer, SERVER_ABANDON);
+            }
+            return Err(e);
+        }
+        Ok(taken.map(|buffer| {
             self.in_progress = Some(InProgress {
                 buffer,
                 width,

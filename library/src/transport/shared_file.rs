@@ -235,7 +235,10 @@ impl SharedFile {
     pub unsafe fn pixels_mut(&self, buffer: usize, len: usize) -> &mut [u8] {
         assert!(len <= self.layout.payload_size(), "payload overrun");
         // SAFETY: as in `pixels`, with the exclusivity `MappedFile::bytes_mut` asks for.
-        unsafe { self.mapped.bytes_mut(self.layout.pixels_offset(buffer), len) }
+        unsafe {
+            self.mapped
+                .bytes_mut(self.layout.pixels_offset(buffer), len)
+        }
     }
 
     /// Sleeps while buffer `buffer`'s state word holds `expected`, at most `timeout`.
@@ -253,11 +256,9 @@ impl SharedFile {
             return None;
         }
         let counted = waiters.load(Ordering::Relaxed);
-        let woke = self.mapped.wake_all(
-            buffer as u32,
-            self.state_word(buffer),
-            u32::from(counted),
-        );
+        let woke = self
+            .mapped
+            .wake_all(buffer as u32, self.state_word(buffer), u32::from(counted));
         Some((counted, woke))
     }
 }

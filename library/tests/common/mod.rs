@@ -4,8 +4,6 @@
 
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use shared_memory_image_client::ffi::*;
@@ -22,7 +20,7 @@ pub struct TempStreamFile {
 impl TempStreamFile {
     /// A zero-filled file of `len` bytes, as the original Python client writes it.
     pub fn with_len(len: u64) -> TempStreamFile {
-        let base = if Path::new("/dev/shm").is_dir() {
+        let base = if cfg!(unix) && Path::new("/dev/shm").is_dir() {
             tempfile::tempdir_in("/dev/shm")
         } else {
             tempfile::tempdir()
@@ -44,7 +42,7 @@ impl TempStreamFile {
     }
 
     pub fn cpath(&self) -> CString {
-        CString::new(self.path.as_os_str().as_bytes()).unwrap()
+        c_path(&self.path)
     }
 
     pub fn layout(&self) -> Layout {
@@ -62,9 +60,11 @@ impl TempStreamFile {
     /// Buffer `b`'s header as read from the file with pread (not through any mapping).
     pub fn raw_header(&self, b: usize) -> Header {
         let mut bytes = [0u8; 24];
-        self.file()
-            .read_exact_at(&mut bytes, self.layout().header_offset(b) as u64)
-            .unwrap();
+        read_at(
+            &self.file(),
+            &mut bytes,
+            self.layout().header_offset(b) as u64,
+        );
         Header::from_bytes(&bytes)
     }
 
@@ -83,22 +83,74 @@ impl TempStreamFile {
         }
         bytes[20] = h.state;
         bytes[21..24].copy_from_slice(&h.pad);
-        self.file()
-            .write_all_at(&bytes, self.layout().header_offset(b) as u64)
-            .unwrap();
+        write_at(&self.file(), &bytes, self.layout().header_offset(b) as u64);
     }
 
     pub fn write_raw_state(&self, b: usize, state: u8) {
         let at = self.layout().header_offset(b) as u64 + 20;
-        self.file().write_all_at(&[state], at).unwrap();
+        write_at(&self.file(), &[state], at);
     }
 
     pub fn raw_pixels(&self, b: usize, len: usize) -> Vec<u8> {
         let mut v = vec![0u8; len];
-        self.file()
-            .read_exact_at(&mut v, self.layout().pixels_offset(b) as u64)
-            .unwrap();
+        read_at(&self.file(), &mut v, self.layout().pixels_offset(b) as u64);
         v
+    }
+}
+
+/// Whether this process runs under Wine (whose ntdll exports `wine_get_version`), which differs
+/// from Windows in a few places the tests name.
+pub fn under_wine() -> bool {
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+        // SAFETY: NUL-terminated names; ntdll is loaded in every Windows process.
+        unsafe {
+            let ntdll = GetModuleHandleA(c"ntdll.dll".as_ptr().cast());
+            !ntdll.is_null() && GetProcAddress(ntdll, c"wine_get_version".as_ptr().cast()).is_some()
+        }
+    }
+    #[cfg(not(windows))]
+    false
+}
+
+/// A path as the C API takes it: its bytes on Unix, UTF-8 on Windows.
+pub fn c_path(path: &Path) -> CString {
+    #[cfg(unix)]
+    let bytes = std::os::unix::ffi::OsStrExt::as_bytes(path.as_os_str()).to_vec();
+    #[cfg(windows)]
+    let bytes = path.to_str().expect("UTF-8 path").as_bytes().to_vec();
+    CString::new(bytes).unwrap()
+}
+
+/// Reads exactly `buf.len()` bytes at `at` (pread), as an independent peer would.
+pub fn read_at(file: &File, buf: &mut [u8], at: u64) {
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, at).unwrap();
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            let n =
+                std::os::windows::fs::FileExt::seek_read(file, &mut buf[done..], at + done as u64)
+                    .unwrap();
+            assert!(n > 0, "read past the end of the file");
+            done += n;
+        }
+    }
+}
+
+/// Writes all of `buf` at `at` (pwrite), as an independent peer would.
+pub fn write_at(file: &File, buf: &[u8], at: u64) {
+    #[cfg(unix)]
+    std::os::unix::fs::FileExt::write_all_at(file, buf, at).unwrap();
+    #[cfg(windows)]
+    {
+        let mut done = 0;
+        while done < buf.len() {
+            done += std::os::windows::fs::FileExt::seek_write(file, &buf[done..], at + done as u64)
+                .unwrap();
+        }
     }
 }
 

@@ -3,7 +3,10 @@
 
 mod sigbus;
 
-#[cfg_attr(any(target_os = "linux", target_os = "android"), path = "wait_linux.rs")]
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android"),
+    path = "wait_linux.rs"
+)]
 #[cfg_attr(target_os = "macos", path = "wait_macos.rs")]
 #[cfg_attr(target_os = "freebsd", path = "wait_freebsd.rs")]
 #[cfg_attr(
@@ -206,8 +209,8 @@ fn lock_request(file: &File, offset: u64, kind: LockKind) -> io::Result<bool> {
         LockKind::Unlock => libc::F_UNLCK,
     } as _;
     fl.l_whence = libc::SEEK_SET as _;
-    fl.l_start = libc::off_t::try_from(offset)
-        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    fl.l_start =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     fl.l_len = 1;
     // SAFETY: the descriptor is open for the whole call (borrowed from `file`) and `fl` is a
     // valid flock that fcntl only reads.

@@ -19,7 +19,13 @@ impl WakeChannel {
     }
 
     /// Sleeps while `word` holds `expected`, at most `timeout`.
-    pub(crate) fn wait(&self, _key: u32, word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {
+    pub(crate) fn wait(
+        &self,
+        _key: u32,
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) -> Woke {
         let mut ts = libc::timespec {
             tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
             tv_nsec: timeout.subsec_nanos() as libc::c_long,

@@ -28,7 +28,10 @@ fn address_wait() -> Option<&'static AddressWait> {
         // SAFETY: dlsym with RTLD_DEFAULT and NUL-terminated names has no other precondition.
         let (w, k) = unsafe {
             (
-                libc::dlsym(libc::RTLD_DEFAULT, c"os_sync_wait_on_address_with_timeout".as_ptr()),
+                libc::dlsym(
+                    libc::RTLD_DEFAULT,
+                    c"os_sync_wait_on_address_with_timeout".as_ptr(),
+                ),
                 libc::dlsym(libc::RTLD_DEFAULT, c"os_sync_wake_by_address_all".as_ptr()),
             )
         };
@@ -57,7 +60,13 @@ impl WakeChannel {
     }
 
     /// Sleeps while `word` holds `expected`, at most `timeout`.
-    pub(crate) fn wait(&self, _key: u32, word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {
+    pub(crate) fn wait(
+        &self,
+        _key: u32,
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) -> Woke {
         let Some(f) = address_wait() else {
             std::thread::sleep(timeout.min(POLL_SLICE));
             return Woke::Other;

@@ -17,7 +17,13 @@ impl WakeChannel {
     }
 
     /// Sleeps for the shorter of `timeout` and [`POLL_SLICE`].
-    pub(crate) fn wait(&self, _key: u32, _word: &AtomicU32, _expected: u32, timeout: Duration) -> Woke {
+    pub(crate) fn wait(
+        &self,
+        _key: u32,
+        _word: &AtomicU32,
+        _expected: u32,
+        timeout: Duration,
+    ) -> Woke {
         std::thread::sleep(timeout.min(POLL_SLICE));
         Woke::Other
     }

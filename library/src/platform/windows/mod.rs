@@ -17,11 +17,10 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::Globalization::{MultiByteToWideChar, CP_ACP};
 use windows_sys::Win32::Storage::FileSystem::{
-    FileAllocationInfo, FileStandardInfo, GetFileInformationByHandle,
-    GetFileInformationByHandleEx, LockFileEx, SetFileInformationByHandle, UnlockFileEx,
-    BY_HANDLE_FILE_INFORMATION, FILE_ALLOCATION_INFO, FILE_FLAG_BACKUP_SEMANTICS,
-    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_STANDARD_INFO,
-    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+    FileAllocationInfo, FileStandardInfo, GetFileInformationByHandle, GetFileInformationByHandleEx,
+    LockFileEx, SetFileInformationByHandle, UnlockFileEx, BY_HANDLE_FILE_INFORMATION,
+    FILE_ALLOCATION_INFO, FILE_FLAG_BACKUP_SEMANTICS, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_STANDARD_INFO, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
 };
 use windows_sys::Win32::System::Performance::{QueryPerformanceCounter, QueryPerformanceFrequency};
 use windows_sys::Win32::System::SystemInformation::GetTickCount64;

@@ -73,7 +73,13 @@ impl WakeChannel {
 
     /// Sleeps while `word` holds `expected`, at most `timeout` (rounded up to whole
     /// milliseconds).
-    pub(crate) fn wait(&self, key: u32, word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {
+    pub(crate) fn wait(
+        &self,
+        key: u32,
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) -> Woke {
         if word.load(Ordering::SeqCst) != expected {
             return Woke::Other;
         }
@@ -81,7 +87,10 @@ impl WakeChannel {
             std::thread::sleep(timeout.min(crate::platform::POLL_SLICE));
             return Woke::Other;
         };
-        let ms = timeout.as_micros().div_ceil(1000).min(u128::from(u32::MAX - 1)) as u32;
+        let ms = timeout
+            .as_micros()
+            .div_ceil(1000)
+            .min(u128::from(u32::MAX - 1)) as u32;
         // SAFETY: `sem` is an open semaphore handle owned by `self`, which outlives the call.
         match unsafe { WaitForSingleObject(sem, ms) } {
             WAIT_OBJECT_0 => Woke::Woken,
