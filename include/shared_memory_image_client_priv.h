@@ -115,10 +115,14 @@ SharedMemoryImageError SharedMemoryImageStream_putframe(SharedMemoryImageStream 
 /**
  * Extension: creates `filename`, or grows an existing file, so that frames up to
  * `max_width` x `max_height` fit; never smaller than the 10 MiB minimum, never shrunk, existing
- * contents kept. The space is really allocated (posix_fallocate), so a full file system fails
- * here rather than with SIGBUS later.
+ * contents kept. The space is really allocated (posix_fallocate on Linux), so a full file
+ * system fails here rather than with SIGBUS later. A file this call creates is readable and
+ * writable by its owner only (mode 0600 on Unix whatever the umask; on Windows an access list
+ * granting the current user alone); an existing file keeps its permissions. See
+ * SharedMemoryImageStream_createfilemode for files shared with a group.
  *
- * - `filename`: NUL-terminated path; NULL gives IMAGESTREAM_BAD_ARGS. Only read during the call.
+ * - `filename`: NUL-terminated path (UTF-8 on Windows, else the ANSI code page); NULL gives
+ *   IMAGESTREAM_BAD_ARGS. Only read during the call.
  *
  * Returns IMAGESTREAM_NOERROR; IMAGESTREAM_BAD_ARGS for NULL or a zero size;
  * IMAGESTREAM_FRAME_TOO_LARGE when the size cannot be a file; IMAGESTREAM_UNABLE_TO_OPEN_FILE
@@ -131,6 +135,28 @@ SharedMemoryImageError SharedMemoryImageStream_putframe(SharedMemoryImageStream 
 SharedMemoryImageError SharedMemoryImageStream_createfile(const char *filename,
                                                           uint32_t max_width,
                                                           uint32_t max_height);
+
+/**
+ * Extension: SharedMemoryImageStream_createfile with the permission bits a new file gets, for
+ * example 0660 for a group of users who share streams on purpose. The bits are set exactly,
+ * whatever the umask; an existing file keeps its own. On Windows, a `mode` that grants nothing
+ * to group and others (0600) gives the owner-only access list, any other the access list the
+ * file inherits from its folder.
+ *
+ * - `filename`: as for createfile.
+ * - `mode`: Unix permission bits; must include 0600 (owner read and write) and nothing outside
+ *   0777, else IMAGESTREAM_BAD_ARGS.
+ *
+ * Returns the codes of SharedMemoryImageStream_createfile. Thread safety: may be called from
+ * any thread.
+ *
+ * # Safety
+ * `filename` must be NULL or point to a NUL-terminated string.
+ */
+SharedMemoryImageError SharedMemoryImageStream_createfilemode(const char *filename,
+                                                              uint32_t max_width,
+                                                              uint32_t max_height,
+                                                              uint32_t mode);
 
 /**
  * Extension: like SharedMemoryImageStream_lock, but when no frame is available it blocks until

@@ -23,6 +23,7 @@ const PRIV_ITEMS: &[&str] = &[
     "BufferHeader",
     "SharedMemoryImageStream_putframe",
     "SharedMemoryImageStream_createfile",
+    "SharedMemoryImageStream_createfilemode",
     "SharedMemoryImageStream_lockwait",
     "SharedMemoryImageStream_beginframe",
     "SharedMemoryImageStream_endframe",

@@ -258,6 +258,23 @@ pub struct CreatefileArgs {
     /// Largest frame that must fit, WIDTHxHEIGHT.
     #[arg(long)]
     pub max: Size,
+    /// Permission bits of a new file, in octal (default 0600: the owner only; 0660 lets a
+    /// group share the stream). An existing file keeps its own.
+    #[arg(long, default_value = "0600", value_parser = parse_mode)]
+    pub mode: u32,
+}
+
+/// An octal permission mode (`0660`, `660` or `0o660`) that grants the owner read and write.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    let mode = u32::from_str_radix(digits, 8)
+        .map_err(|_| format!("{s:?} is not an octal mode such as 0600 or 0660"))?;
+    if mode & !0o777 != 0 || mode & 0o600 != 0o600 {
+        return Err(format!(
+            "mode {s} must grant the owner read and write (0600) and have no bits beyond 0777"
+        ));
+    }
+    Ok(mode)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use shared_memory_image_client::{create_file, Error};
+use shared_memory_image_client::{create_file_with_mode, Error};
 
 /// A failure that ends the program: the message for the user and the exit code.
 #[derive(Debug)]
@@ -98,7 +98,7 @@ fn run(cli: cli::Cli) -> Result<(), Failure> {
         cli::Command::Crashtest(a) => torture::crash(a),
         cli::Command::BenchPeer(a) => bench::peer(a.resolve().map_err(Failure::new)?),
         cli::Command::Createfile(a) => {
-            let len = create_file(&a.file, a.max.width, a.max.height)
+            let len = create_file_with_mode(&a.file, a.max.width, a.max.height, a.mode)
                 .map_err(|e| describe(e, &a.file))?;
             println!(
                 "{}: {len} bytes, frames up to {}x{} fit",

@@ -111,3 +111,42 @@ fn createfile_then_inspect_shows_states_and_diagnosis() {
     destroy(c);
     destroy(s);
 }
+
+#[test]
+fn createfile_makes_owner_only_files_unless_given_a_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let own = dir.path().join("own.shm");
+    let group = dir.path().join("group.shm");
+    let o = run(&["createfile", own.to_str().unwrap(), "--max", "64x64"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run(&[
+        "createfile",
+        group.to_str().unwrap(),
+        "--max",
+        "64x64",
+        "--mode",
+        "0660",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&own), 0o600);
+        assert_eq!(mode(&group), 0o660);
+    }
+    for bad in ["0400", "0o1660", "rw-rw----", "8"] {
+        let p = dir.path().join("bad.shm");
+        let o = run(&[
+            "createfile",
+            p.to_str().unwrap(),
+            "--max",
+            "64x64",
+            "--mode",
+            bad,
+        ]);
+        assert_eq!(o.status.code(), Some(2), "--mode {bad}: {}", stderr(&o));
+        assert!(stderr(&o).contains("mode"), "{}", stderr(&o));
+        assert!(!p.exists());
+    }
+}

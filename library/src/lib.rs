@@ -40,9 +40,9 @@ pub use transport::{client, error, layout, server, state, wake};
 pub use client::{Attach, Client, Frame, FrameInfo, FrameSignal};
 pub use error::Error;
 pub use layout::Layout;
-pub use server::{FrameWriter, PutOutcome, Server, ServerOptions};
+pub use server::{FrameWriter, PutOutcome, Server, ServerOptions, WakeStats};
 pub use state::BufferState;
-pub use transport::createfile::create_file;
+pub use transport::createfile::{create_file, create_file_with_mode, OWNER_ONLY};
 pub use transport::shared_file::Header;
 
 /// The system-wide monotonic clock, in nanoseconds: `CLOCK_MONOTONIC` on Unix, the performance

@@ -11,7 +11,7 @@ use crate::ffi::registry::{self, ServerStream, Stream};
 use crate::ffi::types::*;
 use crate::platform;
 use crate::transport::client::FrameSignal;
-use crate::transport::createfile::create_file;
+use crate::transport::createfile::{create_file_with_mode, OWNER_ONLY};
 use crate::transport::layout;
 use crate::transport::server::PutOutcome;
 
@@ -82,10 +82,14 @@ pub unsafe extern "C" fn SharedMemoryImageStream_putframe(
 
 /// Extension: creates `filename`, or grows an existing file, so that frames up to
 /// `max_width` x `max_height` fit; never smaller than the 10 MiB minimum, never shrunk, existing
-/// contents kept. The space is really allocated (posix_fallocate), so a full file system fails
-/// here rather than with SIGBUS later.
+/// contents kept. The space is really allocated (posix_fallocate on Linux), so a full file
+/// system fails here rather than with SIGBUS later. A file this call creates is readable and
+/// writable by its owner only (mode 0600 on Unix whatever the umask; on Windows an access list
+/// granting the current user alone); an existing file keeps its permissions. See
+/// SharedMemoryImageStream_createfilemode for files shared with a group.
 ///
-/// - `filename`: NUL-terminated path; NULL gives IMAGESTREAM_BAD_ARGS. Only read during the call.
+/// - `filename`: NUL-terminated path (UTF-8 on Windows, else the ANSI code page); NULL gives
+///   IMAGESTREAM_BAD_ARGS. Only read during the call.
 ///
 /// Returns IMAGESTREAM_NOERROR; IMAGESTREAM_BAD_ARGS for NULL or a zero size;
 /// IMAGESTREAM_FRAME_TOO_LARGE when the size cannot be a file; IMAGESTREAM_UNABLE_TO_OPEN_FILE
@@ -100,15 +104,42 @@ pub unsafe extern "C" fn SharedMemoryImageStream_createfile(
     max_width: u32,
     max_height: u32,
 ) -> SharedMemoryImageError {
+    // SAFETY: the caller's contract is the one createfilemode asks for.
+    unsafe { SharedMemoryImageStream_createfilemode(filename, max_width, max_height, OWNER_ONLY) }
+}
+
+/// Extension: SharedMemoryImageStream_createfile with the permission bits a new file gets, for
+/// example 0660 for a group of users who share streams on purpose. The bits are set exactly,
+/// whatever the umask; an existing file keeps its own. On Windows, a `mode` that grants nothing
+/// to group and others (0600) gives the owner-only access list, any other the access list the
+/// file inherits from its folder.
+///
+/// - `filename`: as for createfile.
+/// - `mode`: Unix permission bits; must include 0600 (owner read and write) and nothing outside
+///   0777, else IMAGESTREAM_BAD_ARGS.
+///
+/// Returns the codes of SharedMemoryImageStream_createfile. Thread safety: may be called from
+/// any thread.
+///
+/// # Safety
+/// `filename` must be NULL or point to a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn SharedMemoryImageStream_createfilemode(
+    filename: *const c_char,
+    max_width: u32,
+    max_height: u32,
+    mode: u32,
+) -> SharedMemoryImageError {
     guard(|| {
         if filename.is_null() {
             return IMAGESTREAM_BAD_ARGS;
         }
         // SAFETY: non-NULL, and the caller guarantees a NUL-terminated string.
         let path = platform::path_from_c(unsafe { CStr::from_ptr(filename) });
-        code_of(create_file(&path, max_width, max_height), |_| {
-            IMAGESTREAM_NOERROR
-        })
+        code_of(
+            create_file_with_mode(&path, max_width, max_height, mode),
+            |_| IMAGESTREAM_NOERROR,
+        )
     })
 }
 

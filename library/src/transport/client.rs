@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::transport::error::Error;
 use crate::transport::layout::{Layout, NUM_BUFFERS};
+use crate::transport::mapped_file::MappedFile;
 use crate::transport::shared_file::SharedFile;
 use crate::transport::state::{
     self, BufferState, ATTACH_INIT, ATTACH_LOCKED, ATTACH_UNREAD, CLIENT_DROP, CLIENT_LOCK,
@@ -81,7 +82,16 @@ pub struct Client {
     file: Arc<SharedFile>,
     attach: Attach,
     locked: Option<FrameInfo>,
+    /// Calls of `lock_frame` that may still skip reading the clock (see
+    /// [`Client::check_periodically`]).
+    clock_credit: u8,
+    /// The coarse clock at the last read.
+    last_tick: u64,
 }
+
+/// A client that calls `lock` more often than the coarse clock ticks reads the clock on one call
+/// in this many.
+const CALLS_PER_CLOCK_READ: u8 = 8;
 
 impl Client {
     /// Maps `path` (which must exist and be at least 10 MiB) and attaches: every buffer in INIT,
@@ -112,6 +122,8 @@ impl Client {
             file,
             attach,
             locked: None,
+            clock_credit: 0,
+            last_tick: 0,
         })
     }
 
@@ -152,10 +164,22 @@ impl Client {
         if self.locked.is_some() {
             return Err(Error::Locked);
         }
+        // The common case of a polling client, kept short: nothing to take.
+        let waiting = |s| matches!(s, Some(BufferState::Client) | Some(BufferState::Init));
+        if !waiting(self.file.state(0)) && !waiting(self.file.state(1)) {
+            // Reading the state bytes may have touched pages the file no longer has; and at most
+            // every 250 ms, check that the path still names this file at its length.
+            self.check_periodically()?;
+            return Ok(None);
+        }
+        self.lock_frame_slow()
+    }
+
+    /// [`Client::lock_frame`] when a buffer holds a frame, or needs re-attaching.
+    #[inline(never)]
+    fn lock_frame_slow(&mut self) -> Result<Option<FrameInfo>, Error> {
         let found = self.take_newest_frame();
-        // Reading the headers may have touched pages the file no longer has; and at most every
-        // 250 ms, check that the path still names this file at its length.
-        if let Err(e) = self.file.check_if_due() {
+        if let Err(e) = self.check_periodically() {
             if let Some(info) = found {
                 let _ = self.file.transition(info.buffer, CLIENT_UNLOCK);
             }
@@ -163,6 +187,25 @@ impl Client {
         }
         self.locked = found;
         Ok(found)
+    }
+
+    /// The health of the file, and at most every 250 ms a check of its path and length. The
+    /// clock that times those checks costs a few nanoseconds to read, as much as the rest of an
+    /// idle `lock`; so a client whose calls come faster than the clock ticks (a few
+    /// milliseconds) reads it on every [`CALLS_PER_CLOCK_READ`]th call only. A client that
+    /// slows down after such a burst is checked again after at most that many calls.
+    #[inline(always)]
+    fn check_periodically(&mut self) -> Result<(), Error> {
+        if self.clock_credit > 0 {
+            self.clock_credit -= 1;
+            return self.file.health();
+        }
+        let now = MappedFile::coarse_now_ns();
+        if now == self.last_tick {
+            self.clock_credit = CALLS_PER_CLOCK_READ - 1;
+        }
+        self.last_tick = now;
+        self.file.check_if_due_at(now)
     }
 
     /// The state-machine part of [`Client::lock_frame`]: re-attaches buffers a restarted server

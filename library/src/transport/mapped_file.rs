@@ -118,7 +118,13 @@ impl MappedFile {
     /// otherwise). Then as [`MappedFile::health`].
     #[inline]
     pub fn check_if_due(&self) -> Result<(), Error> {
-        let now = platform::coarse_now_ns();
+        self.check_if_due_at(platform::coarse_now_ns())
+    }
+
+    /// [`MappedFile::check_if_due`] with the coarse clock already read (`now`, from
+    /// [`MappedFile::coarse_now_ns`]).
+    #[inline]
+    pub fn check_if_due_at(&self, now: u64) -> Result<(), Error> {
         let last = self.last_check.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= IDENTITY_CHECK_NS {
             self.check_now(last, now);
@@ -145,6 +151,13 @@ impl MappedFile {
         if !intact {
             self.broken.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The coarse monotonic clock the checks are timed with, in nanoseconds: a few nanoseconds
+    /// to read, no system call, a resolution of a few milliseconds.
+    #[inline]
+    pub fn coarse_now_ns() -> u64 {
+        platform::coarse_now_ns()
     }
 
     /// The byte at `offset`.

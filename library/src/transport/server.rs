@@ -70,6 +70,20 @@ pub struct Server {
     in_progress: Option<InProgress>,
     /// Per buffer: wake-ups in a row that found none of the counted waiters asleep.
     idle_wakes: [u8; NUM_BUFFERS],
+    wake_stats: WakeStats,
+}
+
+/// What a server's wake-ups did, counted since it was created; see [`Server::wake_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WakeStats {
+    /// Wake-up system calls made (one per published frame for which the file counted a waiting
+    /// client; none otherwise).
+    pub calls: u64,
+    /// Of those, the calls that woke a client that was asleep (where the platform can tell).
+    pub woke_sleepers: u64,
+    /// Waiter counts taken back because the counted waiters were never found asleep: clients
+    /// killed while they waited.
+    pub stale_counts_reset: u64,
 }
 
 /// Wake-ups in a row that find none of the counted waiters asleep before the count is reset.
@@ -97,6 +111,7 @@ impl Server {
             options,
             in_progress: None,
             idle_wakes: [0; NUM_BUFFERS],
+            wake_stats: WakeStats::default(),
         })
     }
 
@@ -280,22 +295,39 @@ impl Server {
     /// system call. A live waiter whose count is lost this way (it registered at that very
     /// moment) sleeps one slice longer at worst, then registers again.
     fn wake_waiters(&mut self, buffer: usize) {
-        match self.file.wake(buffer) {
-            None => {}
-            Some((counted, Wake::WokeNobody)) => {
+        let Some((counted, woke)) = self.file.wake(buffer) else {
+            return;
+        };
+        self.wake_stats.calls += 1;
+        match woke {
+            Wake::WokeNobody => {
                 self.idle_wakes[buffer] += 1;
                 if self.idle_wakes[buffer] >= STALE_AFTER {
                     self.idle_wakes[buffer] = 0;
-                    let _ = self.file.waiters(buffer).compare_exchange(
+                    let reset = self.file.waiters(buffer).compare_exchange(
                         counted,
                         0,
                         Ordering::Relaxed,
                         Ordering::Relaxed,
                     );
+                    if reset.is_ok() {
+                        self.wake_stats.stale_counts_reset += 1;
+                    }
                 }
             }
-            Some(_) => self.idle_wakes[buffer] = 0,
+            Wake::WokeSome => {
+                self.idle_wakes[buffer] = 0;
+                self.wake_stats.woke_sleepers += 1;
+            }
+            Wake::Unknown => self.idle_wakes[buffer] = 0,
         }
+    }
+
+    /// What this server's wake-ups did so far: how many system calls it made to wake waiting
+    /// clients, how many found a client asleep, and how many stale waiter counts (of clients
+    /// killed while they waited) it took back.
+    pub fn wake_stats(&self) -> WakeStats {
+        self.wake_stats
     }
 
     fn publish(&mut self, buffer: usize, frame_number: u32, width: u32, height: u32) -> PutOutcome {

@@ -8,7 +8,6 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::platform::{Wake, Woke};
@@ -62,7 +61,7 @@ impl Header {
 /// A two-buffer stream file, mapped. Dropping the last reference unmaps the file.
 #[derive(Debug)]
 pub(crate) struct SharedFile {
-    mapped: Arc<MappedFile>,
+    mapped: MappedFile,
     layout: Layout,
     /// Whether the server on this file has been seen to wake a waiting client (process-local;
     /// decides how long a waiting client sleeps between checks, see [`crate::wake`]).
@@ -83,15 +82,10 @@ impl SharedFile {
     pub fn from_mapped(mapped: MappedFile) -> Result<SharedFile, Error> {
         let layout = Layout::for_file_len(mapped.len() as u64)?;
         Ok(SharedFile {
-            mapped: Arc::new(mapped),
+            mapped,
             layout,
             server_wakes: AtomicBool::new(false),
         })
-    }
-
-    /// The mapping, shared (it stays mapped while any reference lives).
-    pub fn mapping(&self) -> &Arc<MappedFile> {
-        &self.mapped
     }
 
     /// See [`MappedFile::health`]: two atomic loads, no system call.
@@ -105,6 +99,12 @@ impl SharedFile {
     #[inline]
     pub fn check_if_due(&self) -> Result<(), Error> {
         self.mapped.check_if_due()
+    }
+
+    /// See [`MappedFile::check_if_due_at`].
+    #[inline]
+    pub fn check_if_due_at(&self, now: u64) -> Result<(), Error> {
+        self.mapped.check_if_due_at(now)
     }
 
     /// The file's geometry.
