@@ -8,9 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "shared_memory_image_client_priv.h"
+#include "portable.h"
 
 static int passed, failed;
 
@@ -155,14 +155,12 @@ int main(int argc, char **argv)
 
     /* createfile. */
     {
-        struct stat st;
         char made[4096];
         snprintf(made, sizeof made, "%s/api_test_made.shm", argv[1]);
         CHECK_EQ(SharedMemoryImageStream_createfile(NULL, 8, 8), IMAGESTREAM_BAD_ARGS);
         CHECK_EQ(SharedMemoryImageStream_createfile(made, 0, 8), IMAGESTREAM_BAD_ARGS);
         CHECK_EQ(SharedMemoryImageStream_createfile(made, 3840, 2160), IMAGESTREAM_NOERROR);
-        CHECK_EQ(stat(made, &st), 0);
-        CHECK_EQ(st.st_size, 48L + 2L * 3840 * 2160 * 3);
+        CHECK_EQ(portable_file_size(made), 48L + 2L * 3840 * 2160 * 3);
         remove(made);
     }
 

@@ -11,17 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "shared_memory_image_client.h"
 #include "pattern.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "portable.h"
 
 static int save_ppm(const char *path, const SharedMemoryFrame frame)
 {
@@ -45,7 +38,7 @@ int main(int argc, char **argv)
     SharedMemoryImageError err;
     double last_frame_at;
     uint32_t last_number = 0;
-    const struct timespec poll_interval = {0, 200000}; /* 0.2 ms */
+    const double poll_interval = 0.0002; /* seconds (Windows sleeps at least 1 ms) */
 
     if (arg < argc && strcmp(argv[arg], "-v") == 0) {
         verify = 1;
@@ -69,16 +62,16 @@ int main(int argc, char **argv)
     if (err == IMAGESTREAM_RECONNECTING)
         printf("client: attached to a stream already in progress\n");
 
-    last_frame_at = now_seconds();
+    last_frame_at = portable_now();
     while (received < wanted) {
         err = SharedMemoryImageStream_lock(stream, &frame);
         if (err == IMAGESTREAM_NO_FRAMEAVAILABLE) {
-            if (now_seconds() - last_frame_at > 10.0) {
+            if (portable_now() - last_frame_at > 10.0) {
                 fprintf(stderr, "client: no frame for 10 s, giving up\n");
                 failures++;
                 break;
             }
-            nanosleep(&poll_interval, NULL);
+            portable_sleep(poll_interval);
             continue;
         }
         if (err != IMAGESTREAM_NOERROR) {
@@ -86,7 +79,7 @@ int main(int argc, char **argv)
             failures++;
             break;
         }
-        last_frame_at = now_seconds();
+        last_frame_at = portable_now();
         printf("frame %u %ux%u\n", frame->iFrame, frame->iWidth, frame->iHeight);
         if (verify) {
             if (!pattern_check(frame->buffer, frame->iFrame, frame->iWidth, frame->iHeight)) {

@@ -9,27 +9,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "shared_memory_image_client_priv.h"
 #include "pattern.h"
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "portable.h"
 
 static void sleep_until(double t)
 {
-    double d = t - now_seconds();
-    if (d > 0) {
-        struct timespec ts;
-        ts.tv_sec = (time_t)d;
-        ts.tv_nsec = (long)((d - (double)ts.tv_sec) * 1e9);
-        nanosleep(&ts, NULL);
-    }
+    portable_sleep(t - portable_now());
 }
 
 int main(int argc, char **argv)
@@ -81,8 +68,8 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    start = now_seconds();
-    for (n = 0; now_seconds() - start < seconds; n++) {
+    start = portable_now();
+    for (n = 0; portable_now() - start < seconds; n++) {
         frame.iFrame = n;
         pattern_fill(frame.buffer, n, width, height);
         err = SharedMemoryImageStream_putframe(stream, &frame);
