@@ -49,6 +49,18 @@
 #define IMAGESTREAM_BUFFER_STATE_INIT 4
 
 /**
+ * Opaque mapping reference; only pointers to it (SharedMemoryMapping) exist in C.
+ */
+typedef struct _SharedMemoryMapping _SharedMemoryMapping;
+
+/**
+ * Handle of a counted reference to a stream's mapping, from
+ * SharedMemoryImageStream_retainmapping; released with SharedMemoryImageStream_releasemapping.
+ * An opaque value; never dereference it.
+ */
+typedef struct _SharedMemoryMapping *SharedMemoryMapping;
+
+/**
  * The 24-byte header in front of each of the two buffers in the file (native byte order).
  */
 typedef struct BufferHeader {
@@ -85,6 +97,49 @@ typedef struct BufferHeader {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Extension: takes a counted reference to the mapping of `stream`, so that every frame address
+ * the stream hands out (by lock, lockwait or beginframe), before or after this call, stays
+ * mapped and readable until the reference is released, even after unlock, endframe and
+ * SharedMemoryImageStream_destroy. What such an address shows after unlock is whatever the
+ * other side writes there (the server may reuse the buffer): copy what you keep. Reads through
+ * it keep the stream's truncation protection: pages of a file truncated under it read as zeros
+ * (never SIGBUS). The reference costs no system call and no memory beyond a handle.
+ *
+ * - `stream`: a live stream (client or server); NULL, destroyed or unknown handles give
+ *   IMAGESTREAM_BAD_ARGS.
+ * - `mapping`: where the new reference's handle is written; NULL gives IMAGESTREAM_BAD_ARGS.
+ *   Left unchanged on any negative result.
+ *
+ * Returns IMAGESTREAM_NOERROR; IMAGESTREAM_BAD_ARGS; IMAGESTREAM_MEMORY_ALLOC_ERROR when 65536
+ * references are already held.
+ *
+ * Ownership: the caller owns the reference and releases it with
+ * SharedMemoryImageStream_releasemapping (each reference once). Thread safety: may be called
+ * from any thread; references are independent of the stream's own calls.
+ *
+ * # Safety
+ * `mapping` must be NULL or point to writable memory for one handle.
+ */
+SharedMemoryImageError SharedMemoryImageStream_retainmapping(SharedMemoryImageStream stream,
+                                                             SharedMemoryMapping *mapping);
+
+/**
+ * Extension: releases a reference taken with SharedMemoryImageStream_retainmapping. When it
+ * was the last reference and the stream is destroyed, the file is unmapped: addresses the
+ * stream handed out must not be used any more.
+ *
+ * - `mapping`: NULL, released or unknown handles give IMAGESTREAM_BAD_ARGS (so releasing
+ *   twice is harmless).
+ *
+ * Returns IMAGESTREAM_NOERROR or IMAGESTREAM_BAD_ARGS. Thread safety: may be called from any
+ * thread.
+ *
+ * # Safety
+ * Safe to call with any handle value.
+ */
+SharedMemoryImageError SharedMemoryImageStream_releasemapping(SharedMemoryMapping mapping);
 
 /**
  * Copies a frame into a free buffer of a server stream and hands it to the client.

@@ -28,6 +28,10 @@ const PRIV_ITEMS: &[&str] = &[
     "SharedMemoryImageStream_beginframe",
     "SharedMemoryImageStream_endframe",
     "SharedMemoryImageStream_abortframe",
+    "_SharedMemoryMapping",
+    "SharedMemoryMapping",
+    "SharedMemoryImageStream_retainmapping",
+    "SharedMemoryImageStream_releasemapping",
 ];
 
 /// Items of the public header (excluded from the server header, which includes it).

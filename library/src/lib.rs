@@ -43,6 +43,7 @@ pub use layout::Layout;
 pub use server::{FrameWriter, PutOutcome, Server, ServerOptions, WakeStats};
 pub use state::BufferState;
 pub use transport::createfile::{create_file, create_file_with_mode, OWNER_ONLY};
+pub use transport::mapped_file::MappingRef;
 pub use transport::shared_file::Header;
 
 /// The system-wide monotonic clock, in nanoseconds: `CLOCK_MONOTONIC` on Unix, the performance

@@ -9,10 +9,13 @@
 
 pub mod api;
 pub(crate) mod boundary;
+pub(crate) mod handle_table;
+pub mod mapping_api;
 pub(crate) mod registry;
 pub mod server_api;
 pub mod types;
 
 pub use api::*;
+pub use mapping_api::*;
 pub use server_api::*;
 pub use types::*;

@@ -95,6 +95,16 @@ pub const IMAGESTREAM_BUFFER_STATE_CLIENT_LOCKED: c_int = 3;
 /// Buffer state: initialised by a server, no client attached.
 pub const IMAGESTREAM_BUFFER_STATE_INIT: c_int = 4;
 
+/// Opaque mapping reference; only pointers to it (SharedMemoryMapping) exist in C.
+pub struct _SharedMemoryMapping {
+    _opaque: [u8; 0],
+}
+
+/// Handle of a counted reference to a stream's mapping, from
+/// SharedMemoryImageStream_retainmapping; released with SharedMemoryImageStream_releasemapping.
+/// An opaque value; never dereference it.
+pub type SharedMemoryMapping = *mut _SharedMemoryMapping;
+
 /// The 24-byte header in front of each of the two buffers in the file (native byte order).
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::transport::error::Error;
 use crate::transport::layout::{Layout, NUM_BUFFERS};
-use crate::transport::mapped_file::MappedFile;
+use crate::transport::mapped_file::{MappedFile, MappingRef};
 use crate::transport::shared_file::SharedFile;
 use crate::transport::state::{
     self, BufferState, ATTACH_INIT, ATTACH_LOCKED, ATTACH_UNREAD, CLIENT_DROP, CLIENT_LOCK,
@@ -309,6 +309,11 @@ impl Client {
             file: Arc::clone(&self.file),
             buffer,
         }))
+    }
+
+    /// A counted reference to this client's mapping of the file; see [`MappingRef`].
+    pub fn mapping_ref(&self) -> MappingRef {
+        MappingRef::new(self.file.clone())
     }
 
     /// The frame locked with [`Client::lock_frame`], if any.

@@ -11,12 +11,36 @@ use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::platform::{self, FaultGuard, FileId, Wake, WakeChannel, Woke};
 use crate::transport::error::Error;
+
+/// A counted reference that keeps a stream's mapping alive: every address of the file that
+/// the stream handed out (frame pixels, through the C API) stays mapped and readable until the
+/// last reference is dropped, even after the stream itself is gone, and reads through it keep
+/// the stream's truncation protection (a truncated file reads as zeros). For zero-copy views in
+/// garbage-collected languages; Rust code has the borrow checker instead.
+#[derive(Clone)]
+pub struct MappingRef(Arc<dyn Send + Sync>);
+
+impl MappingRef {
+    /// A reference that keeps `owner` (something that owns a mapping) alive.
+    pub(crate) fn new(owner: Arc<dyn Send + Sync>) -> MappingRef {
+        MappingRef(owner)
+    }
+}
+
+impl std::fmt::Debug for MappingRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MappingRef")
+            .field("references", &Arc::strong_count(&self.0))
+            .finish()
+    }
+}
 
 /// How often (at most) a stream checks that its path still names the file it mapped and that the
 /// file still has its length.

@@ -4,9 +4,11 @@ use std::path::Path;
 
 use crate::transport::error::Error;
 use crate::transport::layout::{self, Layout, NUM_BUFFERS};
+use crate::transport::mapped_file::MappingRef;
 use crate::transport::shared_file::SharedFile;
 use crate::transport::state::{BufferState, SERVER_ABANDON, SERVER_BEGIN, SERVER_PUBLISH};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::platform::Wake;
 
@@ -65,7 +67,7 @@ struct InProgress {
 /// ```
 #[derive(Debug)]
 pub struct Server {
-    file: SharedFile,
+    file: Arc<SharedFile>,
     options: ServerOptions,
     in_progress: Option<InProgress>,
     /// Per buffer: wake-ups in a row that found none of the counted waiters asleep.
@@ -104,7 +106,7 @@ impl Server {
     /// # Errors
     /// As [`Server::create`].
     pub fn with_options(path: impl AsRef<Path>, options: ServerOptions) -> Result<Server, Error> {
-        let file = SharedFile::open(path.as_ref())?;
+        let file = Arc::new(SharedFile::open(path.as_ref())?);
         file.init_headers();
         Ok(Server {
             file,
@@ -118,6 +120,11 @@ impl Server {
     /// The file's geometry (payload size, offsets).
     pub fn layout(&self) -> &Layout {
         self.file.layout()
+    }
+
+    /// A counted reference to this server's mapping of the file; see [`MappingRef`].
+    pub fn mapping_ref(&self) -> MappingRef {
+        MappingRef::new(self.file.clone())
     }
 
     /// The options this server was created with.
