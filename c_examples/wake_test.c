@@ -17,8 +17,9 @@
  * frame arrives unannounced. So:
  *
  * - a control frame is seen only when the client's current long slice ends (about 40 ms later).
- *   A median control latency over 10 ms shows that the client did sleep in long slices, which it
- *   does only after a wake-up from the server;
+ *   A median control latency over 20 ms shows that the client did sleep in long slices, which it
+ *   does only after a wake-up from the server (in short slices it sees a control frame within a
+ *   slice: about 1 ms, or one timer tick of up to 15.6 ms on Windows);
  * - the second to fifth frames of a group arrive while the client sleeps in long slices, at
  *   times chosen 15 ms or more away from a slice's end. Found by polling they would take 15 to
  *   35 ms; a median under 5 ms shows that the server's wake-ups delivered them. (The first frame
@@ -45,7 +46,7 @@
 #define CONTROL_DELAY 0.010 /* seconds after the last announced frame of a group */
 #define GROUP_GAP 0.080     /* seconds after a control frame */
 #define WOKEN_MAX_MS 5.0
-#define CONTROL_MIN_MS 10.0
+#define CONTROL_MIN_MS 20.0
 
 /* Frame kinds, in the byte after the time stamp. */
 #define KIND_HELLO 'H'   /* until the client attaches; not measured */
