@@ -157,8 +157,12 @@ extern "C" {
  * client, which attaches to the file. IMAGESTREAM_OPTIONS_FLIPVERTICAL makes a server store
  * rows bottom-up. The file is never created or resized here.
  *
- * - `filename`: NUL-terminated path (any bytes but NUL; not required to be UTF-8). NULL gives
- *   IMAGESTREAM_BAD_ARGS. Only read during the call.
+ * On a broadcast file (made by SharedMemoryImageStream_createbroadcast) a client becomes one
+ * of its readers and the result is IMAGESTREAM_NOERROR whatever the server is doing; a server
+ * resumes the broadcast stream with its readers.
+ *
+ * - `filename`: NUL-terminated path (Unix: any bytes but NUL; Windows: UTF-8, else the ANSI
+ *   code page). NULL gives IMAGESTREAM_BAD_ARGS. Only read during the call.
  * - `stream`: where the new handle is written. NULL gives IMAGESTREAM_BAD_ARGS. Left unchanged
  *   on any negative result.
  *
@@ -168,7 +172,9 @@ extern "C" {
  * IMAGESTREAM_BAD_FILE_SIZE for a missing file or one under 10 MiB;
  * IMAGESTREAM_UNABLE_TO_OPEN_FILE when it cannot be opened read/write;
  * IMAGESTREAM_UNABLE_TO_MAP_FILE when mmap fails;
- * IMAGESTREAM_MEMORY_ALLOC_ERROR when 65536 streams are already open.
+ * IMAGESTREAM_MEMORY_ALLOC_ERROR when 65536 streams are already open;
+ * IMAGESTREAM_TOO_MANY_READERS when a broadcast file has 64 readers already;
+ * IMAGESTREAM_IS_SERVER for a server on a broadcast file that a live server already serves.
  *
  * Ownership: the caller owns the returned handle and releases it with
  * SharedMemoryImageStream_destroy. Thread safety: may be called from any thread.

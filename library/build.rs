@@ -20,6 +20,7 @@ const PRIV_ITEMS: &[&str] = &[
     "IMAGESTREAM_BUFFER_STATE_CLIENT",
     "IMAGESTREAM_BUFFER_STATE_CLIENT_LOCKED",
     "IMAGESTREAM_BUFFER_STATE_INIT",
+    "IMAGESTREAM_TOO_MANY_READERS",
     "BufferHeader",
     "SharedMemoryImageStream_putframe",
     "SharedMemoryImageStream_createfile",
@@ -32,6 +33,7 @@ const PRIV_ITEMS: &[&str] = &[
     "SharedMemoryMapping",
     "SharedMemoryImageStream_retainmapping",
     "SharedMemoryImageStream_releasemapping",
+    "SharedMemoryImageStream_createbroadcast",
 ];
 
 /// Items of the public header (excluded from the server header, which includes it).

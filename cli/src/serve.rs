@@ -17,12 +17,12 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
     };
     let mut server = Server::with_options(&a.file, options).map_err(|e| describe(e, &a.file))?;
     let (w, h) = (a.size.width, a.size.height);
-    if !server.layout().fits(w, h) {
+    if !server.fits(w, h) {
         return Err(Failure::new(format!(
             "{w}x{h} frames do not fit {} (at width {w} at most {} rows fit); grow it with \
              `shmimg createfile {} --max {w}x{h}`",
             a.file.display(),
-            server.layout().max_height_for_width(w),
+            server.max_height_for_width(w),
             a.file.display()
         )));
     }

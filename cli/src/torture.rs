@@ -434,10 +434,9 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         }
         kill9(&mut server);
         tally.note(format!("killed, states {:?}", client.buffer_states()));
-        if client
-            .buffer_states()
-            .contains(&Some(shared_memory_image_client::BufferState::ServerLocked))
-        {
+        if client.buffer_states().is_some_and(|states| {
+            states.contains(&Some(shared_memory_image_client::BufferState::ServerLocked))
+        }) {
             killed_mid_frame += 1;
         }
         // The client keeps polling a dead stream without error.

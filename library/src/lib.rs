@@ -35,16 +35,18 @@ mod platform;
 /// cbindgen:ignore
 mod transport;
 
-pub use transport::{client, error, layout, server, state, wake};
+pub use transport::two_buffer::{layout, state};
+pub use transport::{broadcast, client, error, server, wake};
 
-pub use client::{Attach, Client, Frame, FrameInfo, FrameSignal};
+pub use broadcast::BroadcastLayout;
+pub use client::{Attach, Client, Frame, FrameInfo, FrameSignal, StreamKind};
 pub use error::Error;
 pub use layout::Layout;
 pub use server::{FrameWriter, PutOutcome, Server, ServerOptions, WakeStats};
 pub use state::BufferState;
 pub use transport::createfile::{create_file, create_file_with_mode, OWNER_ONLY};
 pub use transport::mapped_file::MappingRef;
-pub use transport::shared_file::Header;
+pub use transport::two_buffer::file::Header;
 
 /// The system-wide monotonic clock, in nanoseconds: `CLOCK_MONOTONIC` on Unix, the performance
 /// counter on Windows. Readings of different processes on one machine are comparable, so a

@@ -367,7 +367,7 @@ fn client_reconnecting_still_returns_a_valid_handle() {
 #[test]
 fn errorstring_is_static_distinct_and_never_null() {
     let mut seen = std::collections::HashSet::new();
-    for code in -11..=4 {
+    for code in -12..=4 {
         let p = SharedMemoryImageStream_errorstring(code);
         assert!(!p.is_null());
         // SAFETY: non-NULL, static, NUL-terminated by contract.
@@ -380,7 +380,7 @@ fn errorstring_is_static_distinct_and_never_null() {
             "static storage"
         );
     }
-    for unknown in [-12, 5, 1000, i32::MIN, i32::MAX] {
+    for unknown in [-13, 5, 1000, i32::MIN, i32::MAX] {
         let p = SharedMemoryImageStream_errorstring(unknown);
         assert!(!p.is_null());
         // SAFETY: as above.

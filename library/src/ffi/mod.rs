@@ -9,6 +9,7 @@
 
 pub mod api;
 pub(crate) mod boundary;
+pub mod broadcast_api;
 pub(crate) mod handle_table;
 pub mod mapping_api;
 pub(crate) mod registry;
@@ -16,6 +17,7 @@ pub mod server_api;
 pub mod types;
 
 pub use api::*;
+pub use broadcast_api::*;
 pub use mapping_api::*;
 pub use server_api::*;
 pub use types::*;

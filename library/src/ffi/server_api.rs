@@ -12,8 +12,8 @@ use crate::ffi::types::*;
 use crate::platform;
 use crate::transport::client::FrameSignal;
 use crate::transport::createfile::{create_file_with_mode, OWNER_ONLY};
-use crate::transport::layout;
 use crate::transport::server::PutOutcome;
+use crate::transport::two_buffer::layout;
 
 /// The C code of a put outcome.
 pub(crate) fn put_code(outcome: PutOutcome) -> SharedMemoryImageError {
@@ -63,7 +63,7 @@ pub unsafe extern "C" fn SharedMemoryImageStream_putframe(
                     return IMAGESTREAM_BAD_ARGS;
                 }
                 let len = match layout::frame_len(f.iWidth, f.iHeight) {
-                    Some(len) if server.layout().fits(f.iWidth, f.iHeight) => len,
+                    Some(len) if server.fits(f.iWidth, f.iHeight) => len,
                     _ => return IMAGESTREAM_FRAME_TOO_LARGE,
                 };
                 // The frame fits the payload, so its length fits in usize.

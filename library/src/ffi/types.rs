@@ -84,6 +84,9 @@ pub const IMAGESTREAM_OPTIONS_NOTHREADS: u32 = 0x00000002;
 pub const IMAGESTREAM_OPTIONS_SERVER: u32 =
     IMAGESTREAM_OPTIONS_INITBUFFERHEADERS | IMAGESTREAM_OPTIONS_NOTHREADS;
 
+/// Extension: every reader slot of a broadcast stream is taken (64 readers at most).
+pub const IMAGESTREAM_TOO_MANY_READERS: c_int = -12;
+
 /// Buffer state: free for the server to fill.
 pub const IMAGESTREAM_BUFFER_STATE_SERVER: c_int = 0;
 /// Buffer state: the server is writing it.
@@ -125,5 +128,7 @@ pub struct BufferHeader {
     pub pad: [u8; 3],
 }
 
-const _: () = assert!(std::mem::size_of::<BufferHeader>() == crate::transport::layout::HEADER_SIZE);
+const _: () = assert!(
+    std::mem::size_of::<BufferHeader>() == crate::transport::two_buffer::layout::HEADER_SIZE
+);
 const _: () = assert!(std::mem::align_of::<BufferHeader>() == 4);

@@ -25,9 +25,9 @@
 //! - `WakeChannel::open(FileId)`, `WakeChannel::wait`, `WakeChannel::wake_all`
 //! - `coarse_now_ns()`, `monotonic_ns()`
 //! - `path_from_c(&CStr) -> PathBuf`
-//! - `RangeLock` (a lock on one byte of a file, released by the system when the process dies)
-
-use std::time::Duration;
+//! - `RangeLock` (a lock on one byte of a file, released by the system when the process dies),
+//!   and `LOCKS_SEEN_WITHIN_PROCESS` (whether two handles of one process on a file see each
+//!   other's locks)
 
 #[cfg(unix)]
 #[path = "unix/mod.rs"]
@@ -39,7 +39,7 @@ mod imp;
 
 pub(crate) use imp::{
     allocate, coarse_now_ns, create_or_open, file_id, is_deleted, monotonic_ns, open_read_write,
-    path_from_c, path_id, FaultGuard, RangeLock, WakeChannel,
+    path_from_c, path_id, FaultGuard, RangeLock, WakeChannel, LOCKS_SEEN_WITHIN_PROCESS,
 };
 
 /// Which file a handle or path refers to: (device, inode) on Unix, (volume serial number, file
@@ -86,7 +86,3 @@ pub(crate) enum Wake {
     /// The platform cannot tell.
     Unknown,
 }
-
-/// The longest sleep of the platforms without a cross-process wait (each wait is a sleep of
-/// at most this long, then the caller re-checks).
-pub(crate) const POLL_SLICE: Duration = Duration::from_micros(100);

@@ -1,30 +1,40 @@
-//! The reader side of a stream: attaches to a file, locks the newest complete frame zero-copy,
-//! and detaches so the server knows nobody is listening.
+//! The reader side of a stream, whatever the file's kind: [`Client::attach`] recognises a
+//! broadcast file (SPEC section 7) and otherwise attaches to the two-buffer file of the
+//! original protocol (SPEC section 4). Frames are locked zero-copy and unlocked by a guard.
 
 use std::path::Path;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::transport::broadcast::file::BroadcastFile;
+use crate::transport::broadcast::reader::{BroadcastReader, BroadcastSignal};
 use crate::transport::error::Error;
-use crate::transport::layout::{Layout, NUM_BUFFERS};
 use crate::transport::mapped_file::{MappedFile, MappingRef};
-use crate::transport::shared_file::SharedFile;
-use crate::transport::state::{
-    self, BufferState, ATTACH_INIT, ATTACH_LOCKED, ATTACH_UNREAD, CLIENT_DROP, CLIENT_LOCK,
-    CLIENT_UNLOCK, DETACH_FREE, DETACH_UNREAD,
-};
-use crate::transport::wake;
+use crate::transport::two_buffer::client::{TwoBufferReader, TwoBufferSignal};
+use crate::transport::two_buffer::file::TwoBufferFile;
+use crate::transport::two_buffer::layout::{MIN_FILE_SIZE, NUM_BUFFERS};
+use crate::transport::two_buffer::state::BufferState;
 
 /// How a client found the file when it attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Attach {
-    /// Both buffers were INIT: a server initialised the file and nobody was attached
-    /// (`IMAGESTREAM_NOERROR`).
+    /// A two-buffer file whose buffers were both INIT (a server initialised the file and nobody
+    /// was attached), or any broadcast file (`IMAGESTREAM_NOERROR`).
     Fresh,
-    /// The file was already carrying a stream, or no server has initialised it yet
-    /// (`IMAGESTREAM_RECONNECTING`). Not an error.
+    /// A two-buffer file that was already carrying a stream, or that no server has initialised
+    /// yet (`IMAGESTREAM_RECONNECTING`). Not an error.
     Reconnected,
+}
+
+/// The kind of stream file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StreamKind {
+    /// The original protocol's file: two buffers, one reader.
+    TwoBuffer,
+    /// A broadcast file (SPEC section 7): `buffers` buffers, up to 64 readers.
+    Broadcast {
+        /// Number of buffers.
+        buffers: usize,
+    },
 }
 
 /// Description of a locked frame.
@@ -36,7 +46,7 @@ pub struct FrameInfo {
     pub width: u32,
     /// Height in pixels (at least 1).
     pub height: u32,
-    buffer: usize,
+    pub(crate) buffer: usize,
 }
 
 impl FrameInfo {
@@ -51,11 +61,19 @@ impl FrameInfo {
     }
 }
 
+/// The reader of either file kind.
+#[derive(Debug)]
+enum Reader {
+    TwoBuffer(TwoBufferReader),
+    Broadcast(BroadcastReader),
+}
+
 /// A client (reader) stream on a file.
 ///
 /// A `Client` is `Send` but its methods take `&mut self`: one thread reads at a time. Dropping it
-/// unlocks any locked frame and detaches (buffers go back to INIT), so the server sees
-/// `Unconnected` until a client attaches again.
+/// unlocks any locked frame and detaches: on a two-buffer file the buffers go back to INIT, so
+/// the server sees `Unconnected` until a client attaches again; on a broadcast file the reader
+/// slot is freed.
 ///
 /// ```
 /// use std::time::Duration;
@@ -79,8 +97,7 @@ impl FrameInfo {
 /// ```
 #[derive(Debug)]
 pub struct Client {
-    file: Arc<SharedFile>,
-    attach: Attach,
+    reader: Reader,
     locked: Option<FrameInfo>,
     /// Calls of `lock_frame` that may still skip reading the clock (see
     /// [`Client::check_periodically`]).
@@ -94,33 +111,24 @@ pub struct Client {
 const CALLS_PER_CLOCK_READ: u8 = 8;
 
 impl Client {
-    /// Maps `path` (which must exist and be at least 10 MiB) and attaches: every buffer in INIT,
-    /// CLIENT or CLIENT_LOCKED goes to SERVER (free). See [`Client::attach_status`] for whether
-    /// the file was fresh.
+    /// Maps `path` (which must exist and be at least 10 MiB) and attaches. A broadcast file
+    /// gives the client a reader slot of its own; a two-buffer file is attached as the
+    /// original protocol says (every buffer in INIT, CLIENT or CLIENT_LOCKED goes to SERVER).
+    /// See [`Client::attach_status`] for whether the file was fresh.
     ///
     /// # Errors
-    /// [`Error::BadFileSize`], [`Error::UnableToOpenFile`], [`Error::UnableToMapFile`].
+    /// [`Error::BadFileSize`], [`Error::UnableToOpenFile`], [`Error::UnableToMapFile`];
+    /// [`Error::TooManyReaders`] when a broadcast file has 64 readers already.
     pub fn attach(path: impl AsRef<Path>) -> Result<Client, Error> {
-        let file = Arc::new(SharedFile::open(path.as_ref())?);
-        let mut all_init = true;
-        for b in 0..NUM_BUFFERS {
-            let mut fresh = false;
-            for t in [ATTACH_INIT, ATTACH_UNREAD, ATTACH_LOCKED] {
-                if file.transition(b, t).is_ok() {
-                    fresh = t == ATTACH_INIT;
-                    break;
-                }
+        let mapped = MappedFile::open(path.as_ref(), MIN_FILE_SIZE)?;
+        let reader = match BroadcastFile::recognise(&mapped) {
+            Some(found) => {
+                Reader::Broadcast(BroadcastReader::attach(BroadcastFile::new(mapped, found))?)
             }
-            all_init &= fresh;
-        }
-        let attach = if all_init {
-            Attach::Fresh
-        } else {
-            Attach::Reconnected
+            None => Reader::TwoBuffer(TwoBufferReader::attach(TwoBufferFile::from_mapped(mapped)?)),
         };
         Ok(Client {
-            file,
-            attach,
+            reader,
             locked: None,
             clock_credit: 0,
             last_tick: 0,
@@ -129,19 +137,43 @@ impl Client {
 
     /// How the file looked when this client attached.
     pub fn attach_status(&self) -> Attach {
-        self.attach
+        match &self.reader {
+            Reader::TwoBuffer(r) => r.attach_status(),
+            Reader::Broadcast(r) => r.attach_status(),
+        }
     }
 
-    /// The file's geometry (payload size, offsets).
-    pub fn layout(&self) -> &Layout {
-        self.file.layout()
+    /// The kind of file this client reads.
+    pub fn kind(&self) -> StreamKind {
+        match &self.reader {
+            Reader::TwoBuffer(_) => StreamKind::TwoBuffer,
+            Reader::Broadcast(r) => StreamKind::Broadcast {
+                buffers: r.buffers(),
+            },
+        }
+    }
+
+    /// Bytes of pixels each buffer of the file holds.
+    pub fn payload_size(&self) -> usize {
+        match &self.reader {
+            Reader::TwoBuffer(r) => r.payload_size(),
+            Reader::Broadcast(r) => r.payload_size(),
+        }
+    }
+
+    #[inline]
+    fn mapped(&self) -> &MappedFile {
+        match &self.reader {
+            Reader::TwoBuffer(r) => r.mapped(),
+            Reader::Broadcast(r) => r.mapped(),
+        }
     }
 
     /// Locks the newest complete frame and returns a guard that derefs to its pixels and unlocks
     /// when dropped. `Ok(None)`: no new frame (`IMAGESTREAM_NO_FRAMEAVAILABLE`).
     ///
     /// # Errors
-    /// [`Error::Locked`] when a frame is already locked through [`Client::lock_frame`].
+    /// As [`Client::lock_frame`].
     pub fn lock(&mut self) -> Result<Option<Frame<'_>>, Error> {
         Ok(self.lock_frame()?.map(|info| Frame { client: self, info }))
     }
@@ -150,24 +182,28 @@ impl Client {
     /// [`Client::unlock_frame`] and its pixels are [`Client::locked_pixels`]. This is the form the
     /// C API uses; Rust code usually wants [`Client::lock`].
     ///
-    /// Any buffer in INIT (a server restarted) is first taken back (re-attach). Of two complete
-    /// frames the newer (by wrap-around frame number) is locked and the older dropped. A header
-    /// describing a frame that does not fit the payload is never returned: the buffer is handed
-    /// back and the result is `Ok(None)`.
+    /// On a two-buffer file, any buffer in INIT (a server restarted) is first taken back
+    /// (re-attach), and of two complete frames the newer (by wrap-around frame number) is
+    /// locked and the older dropped. On a broadcast file, the newest frame is locked if this
+    /// client has not had it yet. A header describing a frame that does not fit the payload is
+    /// never returned: the result is `Ok(None)`.
     ///
     /// # Errors
     /// [`Error::Locked`] when a frame is already locked; [`Error::BadFileSize`] once the file
-    /// shrank under the mapping, or its path was deleted or names another file now. The call
-    /// makes no system call but a cheap clock read, except at most every 250 ms, when it checks
-    /// the path and the file's length.
+    /// shrank under the mapping, or its path was deleted or names another file now (or a
+    /// broadcast file was laid out anew). The call makes no system call but a cheap clock
+    /// read, except at most every 250 ms, when it checks the path and the file's length.
     pub fn lock_frame(&mut self) -> Result<Option<FrameInfo>, Error> {
         if self.locked.is_some() {
             return Err(Error::Locked);
         }
         // The common case of a polling client, kept short: nothing to take.
-        let waiting = |s| matches!(s, Some(BufferState::Client) | Some(BufferState::Init));
-        if !waiting(self.file.state(0)) && !waiting(self.file.state(1)) {
-            // Reading the state bytes may have touched pages the file no longer has; and at most
+        let idle = match &self.reader {
+            Reader::TwoBuffer(r) => r.nothing_to_take(),
+            Reader::Broadcast(r) => r.nothing_to_take(),
+        };
+        if idle {
+            // Reading the state may have touched pages the file no longer has; and at most
             // every 250 ms, check that the path still names this file at its length.
             self.check_periodically()?;
             return Ok(None);
@@ -175,13 +211,16 @@ impl Client {
         self.lock_frame_slow()
     }
 
-    /// [`Client::lock_frame`] when a buffer holds a frame, or needs re-attaching.
+    /// [`Client::lock_frame`] when there may be a frame to take.
     #[inline(never)]
     fn lock_frame_slow(&mut self) -> Result<Option<FrameInfo>, Error> {
-        let found = self.take_newest_frame();
+        let found = match &mut self.reader {
+            Reader::TwoBuffer(r) => r.take_newest(),
+            Reader::Broadcast(r) => r.take_newest(),
+        };
         if let Err(e) = self.check_periodically() {
             if let Some(info) = found {
-                let _ = self.file.transition(info.buffer, CLIENT_UNLOCK);
+                self.release(&info);
             }
             return Err(e);
         }
@@ -189,76 +228,34 @@ impl Client {
         Ok(found)
     }
 
-    /// The health of the file, and at most every 250 ms a check of its path and length. The
-    /// clock that times those checks costs a few nanoseconds to read, as much as the rest of an
-    /// idle `lock`; so a client whose calls come faster than the clock ticks (a few
-    /// milliseconds) reads it on every [`CALLS_PER_CLOCK_READ`]th call only. A client that
-    /// slows down after such a burst is checked again after at most that many calls.
+    fn release(&mut self, info: &FrameInfo) {
+        match &mut self.reader {
+            Reader::TwoBuffer(r) => r.release(info),
+            Reader::Broadcast(r) => r.release(info),
+        }
+    }
+
+    /// The health of the file (and of a broadcast file's layout), and at most every 250 ms a
+    /// check of its path and length. The clock that times those checks costs a few
+    /// nanoseconds to read, as much as the rest of an idle `lock`; so a client whose calls come
+    /// faster than the clock ticks (a few milliseconds) reads it on every
+    /// [`CALLS_PER_CLOCK_READ`]th call only. A client that slows down after such a burst is
+    /// checked again after at most that many calls.
     #[inline(always)]
     fn check_periodically(&mut self) -> Result<(), Error> {
+        if let Reader::Broadcast(r) = &self.reader {
+            r.health()?;
+        }
         if self.clock_credit > 0 {
             self.clock_credit -= 1;
-            return self.file.health();
+            return self.mapped().health();
         }
         let now = MappedFile::coarse_now_ns();
         if now == self.last_tick {
             self.clock_credit = CALLS_PER_CLOCK_READ - 1;
         }
         self.last_tick = now;
-        self.file.check_if_due_at(now)
-    }
-
-    /// The state-machine part of [`Client::lock_frame`]: re-attaches buffers a restarted server
-    /// reset, drops an older complete frame, and locks the newest one that fits its payload.
-    fn take_newest_frame(&mut self) -> Option<FrameInfo> {
-        let states = [self.file.state(0), self.file.state(1)];
-        let mut ready = [false; NUM_BUFFERS];
-        for (b, s) in states.into_iter().enumerate() {
-            match s {
-                Some(BufferState::Init) => {
-                    let _ = self.file.transition(b, ATTACH_INIT);
-                }
-                Some(BufferState::Client) => ready[b] = true,
-                _ => {}
-            }
-        }
-        let buffer = match ready {
-            [false, false] => return None,
-            [true, false] => 0,
-            [false, true] => 1,
-            [true, true] => {
-                let f0 = self.file.header(0).frame_number;
-                let f1 = self.file.header(1).frame_number;
-                let (newer, older) = if state::is_newer(f1, f0) {
-                    (1, 0)
-                } else {
-                    (0, 1)
-                };
-                let _ = self.file.transition(older, CLIENT_DROP);
-                newer
-            }
-        };
-        self.file.transition(buffer, CLIENT_LOCK).ok()?;
-        let h = self.file.header(buffer);
-        if !self.file.layout().fits(h.width, h.height) {
-            let _ = self.file.transition(buffer, CLIENT_UNLOCK);
-            return None;
-        }
-        // The two state bytes were read one after the other, so the server may have published
-        // the other buffer in between (an older frame than ours, if it then also published
-        // ours). Drop it now, or the next lock would hand out a frame older than this one.
-        let other = 1 - buffer;
-        if self.file.state(other) == Some(BufferState::Client)
-            && !state::is_newer(self.file.header(other).frame_number, h.frame_number)
-        {
-            let _ = self.file.transition(other, CLIENT_DROP);
-        }
-        Some(FrameInfo {
-            frame_number: h.frame_number,
-            width: h.width,
-            height: h.height,
-            buffer,
-        })
+        self.mapped().check_if_due_at(now)
     }
 
     /// Like [`Client::lock`], but waits up to `timeout` for a frame to arrive. A server of this
@@ -268,7 +265,7 @@ impl Client {
     /// deleted or replaced file as [`Error::BadFileSize`].
     ///
     /// # Errors
-    /// [`Error::Locked`] when a frame is already locked through [`Client::lock_frame`].
+    /// As [`Client::lock_frame`].
     pub fn lock_timeout(&mut self, timeout: Duration) -> Result<Option<Frame<'_>>, Error> {
         let deadline = Instant::now().checked_add(timeout);
         loop {
@@ -292,28 +289,23 @@ impl Client {
     /// there is none, returns the [`FrameSignal`] to sleep on before trying again.
     ///
     /// # Errors
-    /// [`Error::Locked`] when a frame is already locked.
+    /// As [`Client::lock_frame`].
     pub fn lock_frame_or_signal(&mut self) -> Result<Result<FrameInfo, FrameSignal>, Error> {
         if let Some(info) = self.lock_frame()? {
             return Ok(Ok(info));
         }
-        // The buffer the server publishes next: the one it is writing, else the first free one
-        // (the order this library's server takes them in).
-        let states = [self.file.state(0), self.file.state(1)];
-        let buffer = states
-            .iter()
-            .position(|s| *s == Some(BufferState::ServerLocked))
-            .or_else(|| states.iter().position(|s| *s == Some(BufferState::Server)))
-            .unwrap_or(0);
-        Ok(Err(FrameSignal {
-            file: Arc::clone(&self.file),
-            buffer,
+        Ok(Err(match &self.reader {
+            Reader::TwoBuffer(r) => FrameSignal(Signal::TwoBuffer(r.signal())),
+            Reader::Broadcast(r) => FrameSignal(Signal::Broadcast(r.signal())),
         }))
     }
 
     /// A counted reference to this client's mapping of the file; see [`MappingRef`].
     pub fn mapping_ref(&self) -> MappingRef {
-        MappingRef::new(self.file.clone())
+        match &self.reader {
+            Reader::TwoBuffer(r) => r.mapping_ref(),
+            Reader::Broadcast(r) => r.mapping_ref(),
+        }
     }
 
     /// The frame locked with [`Client::lock_frame`], if any.
@@ -321,21 +313,35 @@ impl Client {
         self.locked
     }
 
+    fn pixels_offset(&self, info: &FrameInfo) -> usize {
+        match &self.reader {
+            Reader::TwoBuffer(r) => r.pixels_offset(info),
+            Reader::Broadcast(r) => r.pixels_offset(info),
+        }
+    }
+
     /// The pixels of the frame locked with [`Client::lock_frame`]: `width * height * 3` bytes of
     /// RGB straight from shared memory (no copy). `None` when nothing is locked.
     pub fn locked_pixels(&self) -> Option<&[u8]> {
         let info = self.locked?;
-        // SAFETY: the buffer is CLIENT_LOCKED by us until `unlock_frame`, which takes `&mut self`
-        // and so cannot run while this borrow lives; `info.len()` fits the payload (checked at
-        // lock time from a header copy, not re-read).
-        Some(unsafe { self.file.pixels(info.buffer, info.len()) })
+        // SAFETY: the frame is locked by us (a two-buffer buffer in CLIENT_LOCKED, or a
+        // broadcast buffer with our holder bit and its tag checked) until `unlock_frame`, which
+        // takes `&mut self` and so cannot run while this borrow lives; `info.len()` fits the
+        // payload (checked at lock time from a header copy, not re-read).
+        Some(unsafe { self.mapped().bytes(self.pixels_offset(&info), info.len()) })
     }
 
-    /// Like [`Client::locked_pixels`], writable (the client owns the buffer until unlock).
+    /// Like [`Client::locked_pixels`], writable. On a two-buffer file the client owns the buffer
+    /// until unlock; on a broadcast file other readers may read the same frame, so only the
+    /// C API's contract (which hands out a `uint8_t *`) uses this.
     pub fn locked_pixels_mut(&mut self) -> Option<&mut [u8]> {
         let info = self.locked?;
-        // SAFETY: as in `locked_pixels`; `&mut self` makes this the only slice of the payload.
-        Some(unsafe { self.file.pixels_mut(info.buffer, info.len()) })
+        // SAFETY: as in `locked_pixels`; `&mut self` makes this the only slice of the payload
+        // in this process.
+        Some(unsafe {
+            self.mapped()
+                .bytes_mut(self.pixels_offset(&info), info.len())
+        })
     }
 
     /// Unlocks the frame locked with [`Client::lock_frame`]; the buffer is free for the server.
@@ -345,77 +351,54 @@ impl Client {
     /// under the mapping (the frame is unlocked all the same).
     pub fn unlock_frame(&mut self) -> Result<(), Error> {
         let info = self.locked.take().ok_or(Error::NotLocked)?;
-        // Fails only when a restarted server reset the buffer to INIT meanwhile; the next lock
-        // re-attaches it.
-        let _ = self.file.transition(info.buffer, CLIENT_UNLOCK);
+        self.release(&info);
         // The frame is unlocked either way; a file that shrank is reported now.
-        self.file.health()
+        self.mapped().health()
     }
 
-    /// The states of both buffers as seen now (`None` for an invalid byte).
-    pub fn buffer_states(&self) -> [Option<BufferState>; NUM_BUFFERS] {
-        [self.file.state(0), self.file.state(1)]
+    /// The states of both buffers of a two-buffer file as seen now (`None` for an invalid
+    /// byte); `None` for a broadcast file.
+    pub fn buffer_states(&self) -> Option<[Option<BufferState>; NUM_BUFFERS]> {
+        match &self.reader {
+            Reader::TwoBuffer(r) => Some(r.buffer_states()),
+            Reader::Broadcast(_) => None,
+        }
+    }
+
+    /// The broadcast reader slot this client owns; `None` on a two-buffer file.
+    pub fn reader_slot(&self) -> Option<usize> {
+        match &self.reader {
+            Reader::TwoBuffer(_) => None,
+            Reader::Broadcast(r) => Some(r.slot()),
+        }
     }
 }
 
 impl Drop for Client {
     fn drop(&mut self) {
         let _ = self.unlock_frame();
-        for b in 0..NUM_BUFFERS {
-            // A buffer the server is writing (SERVER_LOCKED) is left alone: it becomes CLIENT
-            // and stays there until the next client attaches.
-            if self.file.transition(b, DETACH_FREE).is_err() {
-                let _ = self.file.transition(b, DETACH_UNREAD);
-            }
-            // Threads still waiting through a FrameSignal of this client re-check at once.
-            let _ = self.file.wake(b);
-        }
     }
+}
+
+#[derive(Debug)]
+enum Signal {
+    TwoBuffer(TwoBufferSignal),
+    Broadcast(BroadcastSignal),
 }
 
 /// Something to sleep on until a frame may have arrived; see [`Client::lock_frame_or_signal`].
 /// It keeps the file mapped, so it stays valid even if the client is dropped meanwhile.
 #[derive(Debug)]
-pub struct FrameSignal {
-    file: Arc<SharedFile>,
-    buffer: usize,
-}
+pub struct FrameSignal(Signal);
 
 impl FrameSignal {
-    /// Sleeps until the server publishes a frame, a buffer changes state, or `timeout` passes,
-    /// and at most one slice ([`wake::WAIT_SLICE`], or [`wake::LONG_SLICE`] once the server has
-    /// been seen to wake its clients). May return early; the caller tries to lock again.
+    /// Sleeps until the server publishes a frame (or, on a two-buffer file, a buffer changes
+    /// state), or `timeout` passes, and at most one slice: 0.9 ms until the server has been
+    /// seen to wake its clients, 50 ms after. May return early; the caller tries to lock again.
     pub fn wait(&self, timeout: Duration) {
-        let f = &self.file;
-        if f.check_if_due().is_err() {
-            return; // the next lock reports it
-        }
-        let frame_ready = || (0..NUM_BUFFERS).any(|b| f.state(b) == Some(BufferState::Client));
-        let registered = wake::add_waiter(f.waiters(self.buffer));
-        let word = f.state_word(self.buffer);
-        let seen = word.load(Ordering::SeqCst);
-        // Re-check after registering: a frame (or a server restart, INIT) that came before the
-        // server could see us must not be slept through.
-        let ready =
-            frame_ready() || (0..NUM_BUFFERS).any(|b| f.state(b) == Some(BufferState::Init));
-        if !ready {
-            let wakes = f.server_wakes.load(Ordering::Relaxed);
-            let slice = if wakes {
-                wake::LONG_SLICE
-            } else {
-                wake::WAIT_SLICE
-            };
-            match f.wait(self.buffer, seen, timeout.min(slice)) {
-                wake::Woke::Woken => f.server_wakes.store(true, Ordering::Relaxed),
-                // A frame arrived without a wake-up: this server does not wake its clients.
-                wake::Woke::TimedOut if wakes && frame_ready() => {
-                    f.server_wakes.store(false, Ordering::Relaxed)
-                }
-                _ => {}
-            }
-        }
-        if registered {
-            wake::remove_waiter(f.waiters(self.buffer));
+        match &self.0 {
+            Signal::TwoBuffer(s) => s.wait(timeout),
+            Signal::Broadcast(s) => s.wait(timeout),
         }
     }
 }

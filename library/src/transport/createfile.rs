@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::platform::{self, AllocError};
 use crate::transport::error::Error;
-use crate::transport::layout;
+use crate::transport::two_buffer::layout;
 
 /// The permissions of a file [`create_file`] creates: read and write for its owner only.
 pub const OWNER_ONLY: u32 = 0o600;
@@ -56,8 +56,13 @@ pub fn create_file_with_mode(
         return Err(Error::BadArgs);
     }
     let needed = layout::file_len_for(max_width, max_height).ok_or(Error::FrameTooLarge)?;
-    let file =
-        platform::create_or_open(path.as_ref(), mode).map_err(|_| Error::UnableToOpenFile)?;
+    create_with_len(path.as_ref(), needed, mode)
+}
+
+/// Creates `path` with permission bits `mode` if missing, and makes it at least `needed` bytes
+/// long with the space allocated (never shrinking it); returns its length.
+pub(crate) fn create_with_len(path: &Path, needed: u64, mode: u32) -> Result<u64, Error> {
+    let file = platform::create_or_open(path, mode).map_err(|_| Error::UnableToOpenFile)?;
     let meta = file.metadata().map_err(|_| Error::UnableToOpenFile)?;
     if !meta.is_file() {
         return Err(Error::UnableToOpenFile);

@@ -53,11 +53,15 @@ pub enum Error {
     /// `IMAGESTREAM_LOCKED` (-11): the call is not legal while a frame is locked.
     #[error("call not allowed while a frame is locked")]
     Locked,
+    /// `IMAGESTREAM_TOO_MANY_READERS` (-12, an extension): every reader slot of a broadcast
+    /// stream is taken.
+    #[error("every reader slot of the broadcast stream is taken (64 readers at most)")]
+    TooManyReaders,
 }
 
 impl Error {
-    /// Every variant, in code order (-1 down to -11).
-    pub const ALL: [Error; 11] = [
+    /// Every variant, in code order (-1 down to -12).
+    pub const ALL: [Error; 12] = [
         Error::BadArgs,
         Error::NotLocked,
         Error::BadFileSize,
@@ -69,6 +73,7 @@ impl Error {
         Error::IsNotServer,
         Error::FrameTooLarge,
         Error::Locked,
+        Error::TooManyReaders,
     ];
 
     /// The C code of this error (always negative).
@@ -85,6 +90,7 @@ impl Error {
             Error::IsNotServer => -9,
             Error::FrameTooLarge => -10,
             Error::Locked => -11,
+            Error::TooManyReaders => -12,
         }
     }
 
@@ -105,7 +111,7 @@ mod tests {
             assert_eq!(Error::from_code(e.code()), Some(e));
         }
         assert_eq!(Error::from_code(0), None);
-        assert_eq!(Error::from_code(-12), None);
+        assert_eq!(Error::from_code(-13), None);
         assert_eq!(Error::from_code(2), None);
     }
 }

@@ -1,6 +1,6 @@
 //! A stream file mapped into memory, whatever its kind: opening and mapping it, typed atomic
 //! access at byte offsets, the health of the mapping (truncated, deleted, replaced), and the
-//! file's wait channel. The two file kinds ([`crate::transport::shared_file`] for the two-buffer
+//! file's wait channel. The two file kinds ([`crate::transport::two_buffer::file`] for the two-buffer
 //! file, [`crate::transport::broadcast`] for broadcast streams) lay their structures over it.
 //!
 //! This is the only module that turns the mapping's address into references. Words another
@@ -118,11 +118,6 @@ impl MappedFile {
     /// The open file.
     pub fn file(&self) -> &File {
         &self.file
-    }
-
-    /// The file's identity.
-    pub fn identity(&self) -> FileId {
-        self.identity
     }
 
     /// `Err(Error::BadFileSize)` once the file shrank under the mapping (a fault was caught, or

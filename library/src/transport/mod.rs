@@ -1,12 +1,12 @@
-//! The safe core: file layout, the buffer state machine, the mapped file, and the two stream
-//! types. Nothing here exposes a raw pointer; the C layer in [`crate::ffi`] is built on it.
+//! The safe core: the two file kinds (the original protocol's two-buffer file and broadcast
+//! files), the mapping they share, and the reader and writer types that serve both. Nothing here
+//! exposes a raw pointer; the C layer in [`crate::ffi`] is built on it.
 
+pub mod broadcast;
 pub mod client;
 pub mod createfile;
 pub mod error;
-pub mod layout;
 pub(crate) mod mapped_file;
 pub mod server;
-pub mod shared_file;
-pub mod state;
+pub mod two_buffer;
 pub mod wake;

@@ -1,23 +1,27 @@
-//! The writer side of a stream: initialises the file and publishes frames into free buffers.
+//! The writer side of a stream, whatever the file's kind: copies or renders frames into free
+//! buffers and publishes them. [`Server::create`] serves a two-buffer file (or resumes a
+//! broadcast file it recognises); [`Server::create_broadcast`] lays out a broadcast file.
 
 use std::path::Path;
 
+use crate::transport::broadcast::file::BroadcastFile;
+use crate::transport::broadcast::layout::BroadcastLayout;
+use crate::transport::broadcast::server::BroadcastWriter;
+use crate::transport::client::StreamKind;
 use crate::transport::error::Error;
-use crate::transport::layout::{self, Layout, NUM_BUFFERS};
-use crate::transport::mapped_file::MappingRef;
-use crate::transport::shared_file::SharedFile;
-use crate::transport::state::{BufferState, SERVER_ABANDON, SERVER_BEGIN, SERVER_PUBLISH};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-
-use crate::platform::Wake;
+use crate::transport::mapped_file::{MappedFile, MappingRef};
+use crate::transport::two_buffer::file::TwoBufferFile;
+use crate::transport::two_buffer::layout::{self, MIN_FILE_SIZE, NUM_BUFFERS};
+use crate::transport::two_buffer::server::TwoBufferWriter;
+use crate::transport::two_buffer::state::BufferState;
 
 /// What happened to a frame handed to [`Server::put_frame`] (the non-error outcomes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PutOutcome {
     /// The frame is in shared memory for the client (`IMAGESTREAM_NOERROR`).
     Delivered,
-    /// Both buffers were busy, the frame was dropped and shared memory is unchanged
+    /// No buffer was free (two-buffer: both busy; broadcast: every buffer but the newest
+    /// frame's held by readers); the frame was dropped and shared memory is unchanged
     /// (`IMAGESTREAM_NO_BUFFERAVAILABLE`).
     Dropped,
     /// No client is attached, the frame was dropped (`IMAGESTREAM_UNCONNECTED`).
@@ -32,6 +36,19 @@ pub struct ServerOptions {
     pub flip_vertical: bool,
 }
 
+/// What a server's wake-ups did, counted since it was created; see [`Server::wake_stats`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WakeStats {
+    /// Wake-up system calls made (one per published frame for which the file counted a waiting
+    /// client; none otherwise).
+    pub calls: u64,
+    /// Of those, the calls that woke a client that was asleep (where the platform can tell).
+    pub woke_sleepers: u64,
+    /// Waiter counts taken back because the counted waiters were never found asleep: clients
+    /// killed while they waited.
+    pub stale_counts_reset: u64,
+}
+
 /// The frame a server is writing in place, between [`Server::begin_frame`] and
 /// [`Server::end_frame`].
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +56,65 @@ struct InProgress {
     buffer: usize,
     width: u32,
     height: u32,
+}
+
+/// The writer of either file kind.
+#[derive(Debug)]
+enum Writer {
+    TwoBuffer(TwoBufferWriter),
+    Broadcast(BroadcastWriter),
+}
+
+impl Writer {
+    #[inline]
+    fn mapped(&self) -> &MappedFile {
+        match self {
+            Writer::TwoBuffer(w) => w.mapped(),
+            Writer::Broadcast(w) => w.mapped(),
+        }
+    }
+
+    fn health(&self) -> Result<(), Error> {
+        match self {
+            Writer::TwoBuffer(w) => w.mapped().health(),
+            Writer::Broadcast(w) => w.health(),
+        }
+    }
+
+    fn payload_size(&self) -> usize {
+        match self {
+            Writer::TwoBuffer(w) => w.payload_size(),
+            Writer::Broadcast(w) => w.payload_size(),
+        }
+    }
+
+    fn take_free(&mut self) -> Result<usize, PutOutcome> {
+        match self {
+            Writer::TwoBuffer(w) => w.take_free(),
+            Writer::Broadcast(w) => w.take_free(),
+        }
+    }
+
+    fn pixels_offset(&self, buffer: usize) -> usize {
+        match self {
+            Writer::TwoBuffer(w) => w.pixels_offset(buffer),
+            Writer::Broadcast(w) => w.pixels_offset(buffer),
+        }
+    }
+
+    fn publish(&mut self, buffer: usize, frame_number: u32, width: u32, height: u32) -> PutOutcome {
+        match self {
+            Writer::TwoBuffer(w) => w.publish(buffer, frame_number, width, height),
+            Writer::Broadcast(w) => w.publish(buffer, frame_number, width, height),
+        }
+    }
+
+    fn abandon(&mut self, buffer: usize) {
+        match self {
+            Writer::TwoBuffer(w) => w.abandon(buffer),
+            Writer::Broadcast(w) => w.abandon(buffer),
+        }
+    }
 }
 
 /// A server (writer) stream on a file.
@@ -65,38 +141,37 @@ struct InProgress {
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+///
+/// Many readers, one renderer:
+///
+/// ```
+/// use shared_memory_image_client::{Client, PutOutcome, Server, ServerOptions};
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("frames");
+/// let mut server = Server::create_broadcast(&path, 640, 480, 4, ServerOptions::default())?;
+/// let mut viewers = [Client::attach(&path)?, Client::attach(&path)?];
+/// server.put_frame(1, 640, 480, &vec![7u8; 640 * 480 * 3])?;
+/// for viewer in &mut viewers {
+///     let frame = viewer.lock()?.expect("every reader gets the frame");
+///     assert_eq!(frame.frame_number(), 1);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Server {
-    file: Arc<SharedFile>,
+    writer: Writer,
     options: ServerOptions,
     in_progress: Option<InProgress>,
-    /// Per buffer: wake-ups in a row that found none of the counted waiters asleep.
-    idle_wakes: [u8; NUM_BUFFERS],
-    wake_stats: WakeStats,
 }
-
-/// What a server's wake-ups did, counted since it was created; see [`Server::wake_stats`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WakeStats {
-    /// Wake-up system calls made (one per published frame for which the file counted a waiting
-    /// client; none otherwise).
-    pub calls: u64,
-    /// Of those, the calls that woke a client that was asleep (where the platform can tell).
-    pub woke_sleepers: u64,
-    /// Waiter counts taken back because the counted waiters were never found asleep: clients
-    /// killed while they waited.
-    pub stale_counts_reset: u64,
-}
-
-/// Wake-ups in a row that find none of the counted waiters asleep before the count is reset.
-const STALE_AFTER: u8 = 2;
 
 impl Server {
-    /// Maps `path` (which must exist and be at least 10 MiB), zeroes both buffer headers and sets
-    /// both buffers to INIT. A client that was attached re-attaches on its next lock.
+    /// Maps `path` (which must exist and be at least 10 MiB) and serves it: a two-buffer file
+    /// gets both buffer headers zeroed and set to INIT (a client that was attached re-attaches
+    /// on its next lock); a broadcast file is resumed with its readers.
     ///
     /// # Errors
-    /// [`Error::BadFileSize`], [`Error::UnableToOpenFile`], [`Error::UnableToMapFile`].
+    /// [`Error::BadFileSize`], [`Error::UnableToOpenFile`], [`Error::UnableToMapFile`];
+    /// [`Error::IsServer`] when a live server already serves a broadcast file.
     pub fn create(path: impl AsRef<Path>) -> Result<Server, Error> {
         Server::with_options(path, ServerOptions::default())
     }
@@ -106,30 +181,116 @@ impl Server {
     /// # Errors
     /// As [`Server::create`].
     pub fn with_options(path: impl AsRef<Path>, options: ServerOptions) -> Result<Server, Error> {
-        let file = Arc::new(SharedFile::open(path.as_ref())?);
-        file.init_headers();
+        let mapped = MappedFile::open(path.as_ref(), MIN_FILE_SIZE)?;
+        let writer = match BroadcastFile::recognise(&mapped) {
+            Some(found) => {
+                Writer::Broadcast(BroadcastWriter::resume(BroadcastFile::new(mapped, found))?)
+            }
+            None => Writer::TwoBuffer(TwoBufferWriter::create(TwoBufferFile::from_mapped(mapped)?)),
+        };
         Ok(Server {
-            file,
+            writer,
             options,
             in_progress: None,
-            idle_wakes: [0; NUM_BUFFERS],
-            wake_stats: WakeStats::default(),
         })
     }
 
-    /// The file's geometry (payload size, offsets).
-    pub fn layout(&self) -> &Layout {
-        self.file.layout()
+    /// Creates `path` if missing, or grows it (never shrinking it), so that `buffers` frames of
+    /// up to `max_width` x `max_height` fit, lays it out as a broadcast stream (SPEC section 7)
+    /// and serves it. A file that already carries this very layout is resumed with the readers
+    /// still attached (a restarted server); any other is laid out anew. A new file is readable
+    /// and writable by its owner only.
+    ///
+    /// # Errors
+    /// [`Error::BadArgs`] for a zero size or `buffers` outside 3..=64; [`Error::FrameTooLarge`]
+    /// when the file would be too large; those of [`crate::create_file`];
+    /// [`Error::IsServer`] when a live server already serves the file.
+    pub fn create_broadcast(
+        path: impl AsRef<Path>,
+        max_width: u32,
+        max_height: u32,
+        buffers: u32,
+        options: ServerOptions,
+    ) -> Result<Server, Error> {
+        let layout = BroadcastLayout::for_frames(max_width, max_height, buffers)?;
+        Ok(Server {
+            writer: Writer::Broadcast(BroadcastWriter::create(path.as_ref(), layout)?),
+            options,
+            in_progress: None,
+        })
+    }
+
+    /// The kind of file this server writes.
+    pub fn kind(&self) -> StreamKind {
+        match &self.writer {
+            Writer::TwoBuffer(_) => StreamKind::TwoBuffer,
+            Writer::Broadcast(w) => StreamKind::Broadcast {
+                buffers: w.buffers(),
+            },
+        }
+    }
+
+    /// Bytes of pixels each buffer holds.
+    pub fn payload_size(&self) -> usize {
+        self.writer.payload_size()
+    }
+
+    /// Whether a `width` x `height` frame fits a buffer.
+    pub fn fits(&self, width: u32, height: u32) -> bool {
+        layout::frame_len(width, height).is_some_and(|len| len <= self.payload_size() as u64)
+    }
+
+    /// The greatest height of a frame `width` pixels wide that fits, 0 when none does (for
+    /// messages that say how large a frame may be).
+    pub fn max_height_for_width(&self, width: u32) -> u32 {
+        if width == 0 {
+            return 0;
+        }
+        let rows = self.payload_size() as u64 / (u64::from(width) * layout::BYTES_PER_PIXEL);
+        u32::try_from(rows).unwrap_or(u32::MAX)
     }
 
     /// A counted reference to this server's mapping of the file; see [`MappingRef`].
     pub fn mapping_ref(&self) -> MappingRef {
-        MappingRef::new(self.file.clone())
+        match &self.writer {
+            Writer::TwoBuffer(w) => w.mapping_ref(),
+            Writer::Broadcast(w) => w.mapping_ref(),
+        }
     }
 
     /// The options this server was created with.
     pub fn options(&self) -> ServerOptions {
         self.options
+    }
+
+    /// What this server's wake-ups did so far: how many system calls it made to wake waiting
+    /// clients, how many found a client asleep, and how many stale waiter counts (of clients
+    /// killed while they waited) it took back.
+    pub fn wake_stats(&self) -> WakeStats {
+        match &self.writer {
+            Writer::TwoBuffer(w) => w.wake_stats(),
+            Writer::Broadcast(w) => w.wake_stats(),
+        }
+    }
+
+    /// Readers attached to a broadcast stream now (one for a two-buffer file with a client,
+    /// judged by its buffer states).
+    pub fn readers_attached(&self) -> usize {
+        match &self.writer {
+            Writer::TwoBuffer(w) => {
+                usize::from(!w.buffer_states().contains(&Some(BufferState::Init)))
+            }
+            Writer::Broadcast(w) => w.readers_attached(),
+        }
+    }
+
+    /// Broadcast reader slots found dead (killed readers) and given back so far; 0 for a
+    /// two-buffer file.
+    pub fn readers_reaped(&self) -> u64 {
+        match &self.writer {
+            Writer::TwoBuffer(_) => 0,
+            Writer::Broadcast(w) => w.readers_reaped(),
+        }
     }
 
     /// Copies a `width` x `height` RGB frame (`pixels.len() == width * height * 3`, rows top
@@ -139,7 +300,8 @@ impl Server {
     /// [`Error::BadArgs`] for a zero width or height or a `pixels` length that does not match;
     /// [`Error::FrameTooLarge`] when the frame does not fit one buffer;
     /// [`Error::Locked`] between [`Server::begin_frame`] and [`Server::end_frame`];
-    /// [`Error::BadFileSize`] once the file shrank under the mapping.
+    /// [`Error::BadFileSize`] once the file shrank under the mapping (or a broadcast file was
+    /// laid out anew by another server).
     pub fn put_frame(
         &mut self,
         frame_number: u32,
@@ -154,25 +316,30 @@ impl Server {
         if self.in_progress.is_some() {
             return Err(Error::Locked);
         }
-        self.file.health()?;
-        let buffer = match self.take_free_buffer() {
+        self.writer.health()?;
+        let buffer = match self.writer.take_free() {
             Ok(b) => b,
             Err(outcome) => {
-                // The state bytes read may lie in pages the file no longer has.
-                self.file.health()?;
+                // The state read may lie in pages the file no longer has.
+                self.writer.health()?;
                 return Ok(outcome);
             }
         };
-        // SAFETY: we moved `buffer` to SERVER_LOCKED, so we own it until we publish it below; no
-        // other slice of it exists in this process (`&mut self`, and `in_progress` is None).
-        let dst = unsafe { self.file.pixels_mut(buffer, pixels.len()) };
+        // SAFETY: the buffer was taken for writing (two-buffer SERVER_LOCKED, broadcast
+        // WRITING with no holder), so we own it until we publish it below; no other slice of it
+        // exists in this process (`&mut self`, and `in_progress` is None).
+        let dst = unsafe {
+            self.writer
+                .mapped()
+                .bytes_mut(self.writer.pixels_offset(buffer), pixels.len())
+        };
         if self.options.flip_vertical {
             copy_flipped(dst, pixels, width as usize * 3);
         } else {
             dst.copy_from_slice(pixels);
         }
-        let outcome = self.publish(buffer, frame_number, width, height);
-        self.file.health()?; // the copy may have hit pages the file no longer has
+        let outcome = self.writer.publish(buffer, frame_number, width, height);
+        self.writer.health()?; // the copy may have hit pages the file no longer has
         Ok(outcome)
     }
 
@@ -195,11 +362,11 @@ impl Server {
         if self.in_progress.is_some() {
             return Err(Error::Locked);
         }
-        self.file.health()?;
-        let taken = self.take_free_buffer();
-        if let Err(e) = self.file.health() {
+        self.writer.health()?;
+        let taken = self.writer.take_free();
+        if let Err(e) = self.writer.health() {
             if let Ok(buffer) = taken {
-                let _ = self.file.transition(buffer, SERVER_ABANDON);
+                self.writer.abandon(buffer);
             }
             return Err(e);
         }
@@ -216,19 +383,26 @@ impl Server {
     pub fn frame_pixels_mut(&mut self) -> Option<&mut [u8]> {
         let p = self.in_progress?;
         let len = p.width as usize * p.height as usize * 3;
-        // SAFETY: `begin_frame` moved `p.buffer` to SERVER_LOCKED and we keep it until
+        // SAFETY: `begin_frame` took `p.buffer` for writing and we keep it until
         // `end_frame`/`abandon_frame`, which need `&mut self` and so end this borrow first.
-        Some(unsafe { self.file.pixels_mut(p.buffer, len) })
+        Some(unsafe {
+            self.writer
+                .mapped()
+                .bytes_mut(self.writer.pixels_offset(p.buffer), len)
+        })
     }
 
     /// Publishes the frame begun with [`Server::begin_frame`] as number `frame_number`.
     ///
     /// # Errors
-    /// [`Error::NotLocked`] when no frame is begun.
+    /// [`Error::NotLocked`] when no frame is begun; [`Error::BadFileSize`] as for
+    /// [`Server::put_frame`].
     pub fn end_frame(&mut self, frame_number: u32) -> Result<PutOutcome, Error> {
         let p = self.in_progress.take().ok_or(Error::NotLocked)?;
-        let outcome = self.publish(p.buffer, frame_number, p.width, p.height);
-        self.file.health()?;
+        let outcome = self
+            .writer
+            .publish(p.buffer, frame_number, p.width, p.height);
+        self.writer.health()?;
         Ok(outcome)
     }
 
@@ -237,7 +411,7 @@ impl Server {
     pub fn abandon_frame(&mut self) -> bool {
         match self.in_progress.take() {
             Some(p) => {
-                let _ = self.file.transition(p.buffer, SERVER_ABANDON);
+                self.writer.abandon(p.buffer);
                 true
             }
             None => false,
@@ -260,9 +434,13 @@ impl Server {
             .map(|()| FrameWriter { server: self }))
     }
 
-    /// The states of both buffers as seen now (`None` for an invalid byte).
-    pub fn buffer_states(&self) -> [Option<BufferState>; NUM_BUFFERS] {
-        [self.file.state(0), self.file.state(1)]
+    /// The states of both buffers of a two-buffer file as seen now (`None` for an invalid
+    /// byte); `None` for a broadcast file.
+    pub fn buffer_states(&self) -> Option<[Option<BufferState>; NUM_BUFFERS]> {
+        match &self.writer {
+            Writer::TwoBuffer(w) => Some(w.buffer_states()),
+            Writer::Broadcast(_) => None,
+        }
     }
 
     fn check_size(&self, width: u32, height: u32) -> Result<u64, Error> {
@@ -270,84 +448,8 @@ impl Server {
             return Err(Error::BadArgs);
         }
         match layout::frame_len(width, height) {
-            Some(len) if self.file.layout().fits(width, height) => Ok(len),
+            Some(len) if len <= self.payload_size() as u64 => Ok(len),
             _ => Err(Error::FrameTooLarge),
-        }
-    }
-
-    /// Moves a free buffer to SERVER_LOCKED, or says why there is none.
-    fn take_free_buffer(&self) -> Result<usize, PutOutcome> {
-        let mut saw_init = false;
-        for b in 0..NUM_BUFFERS {
-            match self.file.state(b) {
-                Some(BufferState::Server) if self.file.transition(b, SERVER_BEGIN).is_ok() => {
-                    return Ok(b);
-                }
-                Some(BufferState::Init) => saw_init = true,
-                _ => {}
-            }
-        }
-        // A buffer can go to INIT between our load and now (client detach); the check above is a
-        // snapshot, which is all the spec asks for.
-        Err(if saw_init {
-            PutOutcome::Unconnected
-        } else {
-            PutOutcome::Dropped
-        })
-    }
-
-    /// Wakes the clients counted as waiting on `buffer`. Counted waiters that were not asleep
-    /// at [`STALE_AFTER`] wake-ups in a row are taken to be dead (a client killed while it
-    /// waited never takes its count back) and the count is reset, so that later frames make no
-    /// system call. A live waiter whose count is lost this way (it registered at that very
-    /// moment) sleeps one slice longer at worst, then registers again.
-    fn wake_waiters(&mut self, buffer: usize) {
-        let Some((counted, woke)) = self.file.wake(buffer) else {
-            return;
-        };
-        self.wake_stats.calls += 1;
-        match woke {
-            Wake::WokeNobody => {
-                self.idle_wakes[buffer] += 1;
-                if self.idle_wakes[buffer] >= STALE_AFTER {
-                    self.idle_wakes[buffer] = 0;
-                    let reset = self.file.waiters(buffer).compare_exchange(
-                        counted,
-                        0,
-                        Ordering::Relaxed,
-                        Ordering::Relaxed,
-                    );
-                    if reset.is_ok() {
-                        self.wake_stats.stale_counts_reset += 1;
-                    }
-                }
-            }
-            Wake::WokeSome => {
-                self.idle_wakes[buffer] = 0;
-                self.wake_stats.woke_sleepers += 1;
-            }
-            Wake::Unknown => self.idle_wakes[buffer] = 0,
-        }
-    }
-
-    /// What this server's wake-ups did so far: how many system calls it made to wake waiting
-    /// clients, how many found a client asleep, and how many stale waiter counts (of clients
-    /// killed while they waited) it took back.
-    pub fn wake_stats(&self) -> WakeStats {
-        self.wake_stats
-    }
-
-    fn publish(&mut self, buffer: usize, frame_number: u32, width: u32, height: u32) -> PutOutcome {
-        self.file
-            .write_frame_header(buffer, frame_number, width, height);
-        match self.file.transition(buffer, SERVER_PUBLISH) {
-            Ok(()) => {
-                self.wake_waiters(buffer);
-                PutOutcome::Delivered
-            }
-            // Only a peer breaking the protocol (or a new server on the same file) moves a buffer
-            // we hold; the frame is lost.
-            Err(_) => PutOutcome::Dropped,
         }
     }
 }
@@ -382,7 +484,12 @@ impl std::ops::Deref for FrameWriter<'_> {
         let len = p.width as usize * p.height as usize * 3;
         // SAFETY: as in `Server::frame_pixels_mut`; the shared borrow of the guard excludes any
         // mutable one.
-        unsafe { self.server.file.pixels(p.buffer, len) }
+        unsafe {
+            self.server
+                .writer
+                .mapped()
+                .bytes(self.server.writer.pixels_offset(p.buffer), len)
+        }
     }
 }
 

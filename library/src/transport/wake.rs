@@ -13,7 +13,7 @@
 //! clients and sleeps last up to [`LONG_SLICE`]; a slice that ends to find a frame nobody announced
 //! drops back to short slices.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::Duration;
 
 /// The longest single sleep of a client whose server has not been seen to wake it.
@@ -42,6 +42,38 @@ pub fn remove_waiter(count: &AtomicU8) {
 pub fn has_waiters(count: &AtomicU8) -> bool {
     std::sync::atomic::fence(Ordering::SeqCst);
     count.load(Ordering::Relaxed) != 0
+}
+
+/// What a process has seen of the server of one file: whether it wakes its waiting clients.
+/// Decides how long a waiter sleeps between checks: [`WAIT_SLICE`] until a wake-up arrived,
+/// [`LONG_SLICE`] afterwards, and short slices again once a frame turned up unannounced.
+#[derive(Debug, Default)]
+pub(crate) struct WakeHistory {
+    server_wakes: AtomicBool,
+}
+
+impl WakeHistory {
+    /// The longest sleep now, at most `timeout`.
+    pub fn slice(&self, timeout: Duration) -> Duration {
+        let slice = if self.server_wakes.load(Ordering::Relaxed) {
+            LONG_SLICE
+        } else {
+            WAIT_SLICE
+        };
+        timeout.min(slice)
+    }
+
+    /// Learns from how a sleep ended; `frame_ready` says whether a frame is there now.
+    pub fn record(&self, woke: Woke, frame_ready: impl FnOnce() -> bool) {
+        match woke {
+            Woke::Woken => self.server_wakes.store(true, Ordering::Relaxed),
+            // A frame arrived without a wake-up: this server does not wake its clients.
+            Woke::TimedOut if self.server_wakes.load(Ordering::Relaxed) && frame_ready() => {
+                self.server_wakes.store(false, Ordering::Relaxed)
+            }
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]

@@ -189,6 +189,12 @@ pub(crate) struct RangeLock {
     offset: u64,
 }
 
+/// Whether two open handles of one process on a file see each other's [`RangeLock`]s: yes with
+/// Linux's open-file-description locks, no with the classic POSIX record locks of other Unix
+/// systems (which belong to the process).
+pub(crate) const LOCKS_SEEN_WITHIN_PROCESS: bool =
+    cfg!(any(target_os = "linux", target_os = "android"));
+
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const SET_LOCK: libc::c_int = libc::F_OFD_SETLK;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]

@@ -4,7 +4,11 @@
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
-use crate::platform::{FileId, Wake, Woke, POLL_SLICE};
+use crate::platform::{FileId, Wake, Woke};
+
+/// The longest sleep when the system cannot wait on memory across processes: each wait is a
+/// sleep of at most this long, then the caller re-checks.
+const POLL_SLICE: Duration = Duration::from_micros(100);
 
 /// Nothing to hold: waits are sleeps.
 #[derive(Debug)]

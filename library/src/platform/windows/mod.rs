@@ -217,6 +217,10 @@ impl FaultGuard {
     }
 }
 
+/// Two handles of one process on a file see each other's [`RangeLock`]s: Windows locks belong
+/// to the handle.
+pub(crate) const LOCKS_SEEN_WITHIN_PROCESS: bool = true;
+
 /// An exclusive lock on one byte of a file (`LockFileEx`), held until dropped or until the
 /// process dies (Windows releases it then). The byte may lie past the end of the file.
 #[derive(Debug)]

@@ -18,6 +18,10 @@ use windows_sys::Win32::System::Threading::{
 
 use crate::platform::{FileId, Wake, Woke};
 
+/// The longest sleep when the system cannot wait on memory across processes: each wait is a
+/// sleep of at most this long, then the caller re-checks.
+const POLL_SLICE: Duration = Duration::from_micros(100);
+
 /// Wait words per file with a semaphore of their own (keys `0..KEYS`); waiters on other keys
 /// poll.
 const KEYS: usize = 4;
@@ -84,7 +88,7 @@ impl WakeChannel {
             return Woke::Other;
         }
         let Some(sem) = self.semaphore(key) else {
-            std::thread::sleep(timeout.min(crate::platform::POLL_SLICE));
+            std::thread::sleep(timeout.min(POLL_SLICE));
             return Woke::Other;
         };
         let ms = timeout

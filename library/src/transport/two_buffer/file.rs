@@ -1,20 +1,19 @@
-//! The memory-mapped stream file: opening and mapping it, and typed access to the header fields,
-//! state bytes and pixel payloads that [`crate::transport::layout`] locates.
+//! The two-buffer stream file (SPEC section 3) laid over a mapping: typed access to the header
+//! fields, state bytes and pixel payloads that [`crate::layout`] locates.
 //!
-//! This is the only module that turns the mapping's address into references. Header fields and
-//! state bytes are accessed only through atomics, because the other process may write them at any
-//! time (and a hostile one may write anything). Pixel payloads are handed out as slices only to a
-//! caller that owns the buffer under the state machine.
+//! Header fields and state bytes are accessed only through atomics, because the other process
+//! may write them at any time (and a hostile one may write anything). Pixel payloads are handed
+//! out as slices only to a caller that owns the buffer under the state machine.
 
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::Duration;
 
 use crate::platform::{Wake, Woke};
 use crate::transport::error::Error;
-use crate::transport::layout::{field, Layout, MIN_FILE_SIZE, NUM_BUFFERS};
 use crate::transport::mapped_file::MappedFile;
-use crate::transport::state::{self, BufferState, Transition};
+use crate::transport::two_buffer::layout::{field, Layout, NUM_BUFFERS};
+use crate::transport::two_buffer::state::{self, BufferState, Transition};
+use crate::transport::wake::WakeHistory;
 
 /// A decoded copy of one buffer header, as read at one moment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -60,38 +59,31 @@ impl Header {
 
 /// A two-buffer stream file, mapped. Dropping the last reference unmaps the file.
 #[derive(Debug)]
-pub(crate) struct SharedFile {
+pub(crate) struct TwoBufferFile {
     mapped: MappedFile,
     layout: Layout,
-    /// Whether the server on this file has been seen to wake a waiting client (process-local;
-    /// decides how long a waiting client sleeps between checks, see [`crate::wake`]).
-    pub server_wakes: AtomicBool,
+    /// Whether the server on this file has been seen to wake a waiting client (process-local).
+    pub wake_history: WakeHistory,
 }
 
-impl SharedFile {
-    /// Opens `path` read/write and maps all of it, shared.
-    ///
-    /// Errors: a missing file or one under 10 MiB gives [`Error::BadFileSize`]; a file that exists
-    /// but cannot be opened read/write (a directory, no permission, not a regular file) gives
-    /// [`Error::UnableToOpenFile`]; a failed `mmap` gives [`Error::UnableToMapFile`].
-    pub fn open(path: &Path) -> Result<SharedFile, Error> {
-        SharedFile::from_mapped(MappedFile::open(path, MIN_FILE_SIZE)?)
-    }
-
+impl TwoBufferFile {
     /// The two-buffer view of a mapped file.
-    pub fn from_mapped(mapped: MappedFile) -> Result<SharedFile, Error> {
+    ///
+    /// # Errors
+    /// [`Error::BadFileSize`] for a file under 10 MiB.
+    pub fn from_mapped(mapped: MappedFile) -> Result<TwoBufferFile, Error> {
         let layout = Layout::for_file_len(mapped.len() as u64)?;
-        Ok(SharedFile {
+        Ok(TwoBufferFile {
             mapped,
             layout,
-            server_wakes: AtomicBool::new(false),
+            wake_history: WakeHistory::default(),
         })
     }
 
-    /// See [`MappedFile::health`]: two atomic loads, no system call.
+    /// The mapping underneath.
     #[inline]
-    pub fn health(&self) -> Result<(), Error> {
-        self.mapped.health()
+    pub fn mapped(&self) -> &MappedFile {
+        &self.mapped
     }
 
     /// See [`MappedFile::check_if_due`]: a coarse clock read, and at most every 250 ms a few
@@ -99,12 +91,6 @@ impl SharedFile {
     #[inline]
     pub fn check_if_due(&self) -> Result<(), Error> {
         self.mapped.check_if_due()
-    }
-
-    /// See [`MappedFile::check_if_due_at`].
-    #[inline]
-    pub fn check_if_due_at(&self, now: u64) -> Result<(), Error> {
-        self.mapped.check_if_due_at(now)
     }
 
     /// The file's geometry.
@@ -203,41 +189,6 @@ impl SharedFile {
             self.word(b, field::STATE).store(word, Ordering::Release);
             // Clients sleeping on the old state re-check at once and re-attach.
             let _ = self.wake(b);
-        }
-    }
-
-    /// The payload of buffer `buffer`, `len` bytes long.
-    ///
-    /// # Safety
-    /// The caller must own `buffer` under the state machine for the whole life of the slice (a
-    /// client in state CLIENT_LOCKED), so that no cooperating process writes it meanwhile, and
-    /// no `&mut` slice of the same payload may exist in this process.
-    ///
-    /// # Panics
-    /// When `len` exceeds the payload size.
-    pub unsafe fn pixels(&self, buffer: usize, len: usize) -> &[u8] {
-        assert!(len <= self.layout.payload_size(), "payload overrun");
-        // SAFETY: the range lies in buffer `buffer`'s payload; ownership is the caller's
-        // contract above, which is the one `MappedFile::bytes` asks for.
-        unsafe { self.mapped.bytes(self.layout.pixels_offset(buffer), len) }
-    }
-
-    /// The payload of buffer `buffer`, `len` bytes long, writable.
-    ///
-    /// # Safety
-    /// The caller must own `buffer` under the state machine (server in SERVER_LOCKED, or client in
-    /// CLIENT_LOCKED) for the whole life of the slice, and no other slice of the same payload may
-    /// exist in this process meanwhile.
-    ///
-    /// # Panics
-    /// When `len` exceeds the payload size.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn pixels_mut(&self, buffer: usize, len: usize) -> &mut [u8] {
-        assert!(len <= self.layout.payload_size(), "payload overrun");
-        // SAFETY: as in `pixels`, with the exclusivity `MappedFile::bytes_mut` asks for.
-        unsafe {
-            self.mapped
-                .bytes_mut(self.layout.pixels_offset(buffer), len)
         }
     }
 

@@ -1,0 +1,296 @@
+//! The server of a broadcast stream: lays the file out (or resumes one a previous server left),
+//! takes buffers no reader holds, publishes, wakes waiting readers with one call, and reaps the
+//! slots of dead readers. The public [`crate::Server`] drives it; the protocol is described in
+//! [`crate::transport::broadcast`].
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use crate::platform::{self, RangeLock, Wake};
+use crate::transport::broadcast::file::BroadcastFile;
+use crate::transport::broadcast::layout::{buffer, slot, BroadcastLayout, READER_SLOTS};
+use crate::transport::broadcast::{slot_lock_offset, BufferPhase, BufferTag, SERVER_LOCK_OFFSET};
+use crate::transport::createfile;
+use crate::transport::error::Error;
+use crate::transport::mapped_file::{MappedFile, MappingRef};
+use crate::transport::server::{PutOutcome, WakeStats};
+
+/// How often (at most) the server looks for dead readers while it publishes.
+const REAP_INTERVAL_NS: u64 = 250_000_000;
+/// How often (at most) it looks when no buffer is free.
+const REAP_WHEN_FULL_NS: u64 = 10_000_000;
+
+/// The writer of a broadcast file. Dropping it gives up the server lock.
+#[derive(Debug)]
+pub(crate) struct BroadcastWriter {
+    file: Arc<BroadcastFile>,
+    /// Marks this process as the file's server; the next server can start once it is gone.
+    _server_lock: RangeLock,
+    wake_stats: WakeStats,
+    /// Coarse clock of the last look for dead readers.
+    last_reap: u64,
+    /// Readers found dead and reaped so far.
+    reaped: u64,
+}
+
+/// Takes the server lock of a mapped file.
+fn server_lock(mapped: &MappedFile) -> Result<RangeLock, Error> {
+    match RangeLock::try_lock(mapped.file(), SERVER_LOCK_OFFSET) {
+        Ok(Some(lock)) => Ok(lock),
+        // Another server of this file is alive.
+        Ok(None) => Err(Error::IsServer),
+        Err(_) => Err(Error::UnableToOpenFile),
+    }
+}
+
+impl BroadcastWriter {
+    /// Creates or grows `path` for `layout` (never shrinking it; a new file is owner-only), and
+    /// serves it: a file that already carries this very layout is resumed, with its readers
+    /// (a restarted server); anything else is laid out anew, and readers of an older layout are
+    /// told (`IMAGESTREAM_BAD_FILE_SIZE`).
+    ///
+    /// # Errors
+    /// Those of [`crate::create_file`]; [`Error::IsServer`] when a live server already serves
+    /// the file.
+    pub fn create(path: &Path, layout: BroadcastLayout) -> Result<BroadcastWriter, Error> {
+        createfile::create_with_len(path, layout.file_len(), createfile::OWNER_ONLY)?;
+        let mapped = MappedFile::open(path, layout.file_len())?;
+        let lock = server_lock(&mapped)?;
+        let file = match BroadcastFile::recognise(&mapped) {
+            Some(found) if found.layout == layout => BroadcastFile::new(mapped, found),
+            found => {
+                // A new epoch, different from the old one, so that its readers notice.
+                let epoch = match found {
+                    Some(old) => old.epoch.wrapping_add(1),
+                    None => (platform::monotonic_ns() as u32) | 1,
+                };
+                BroadcastFile::lay_out(mapped, layout, epoch)
+            }
+        };
+        Ok(BroadcastWriter::start(file, lock))
+    }
+
+    /// Serves a mapped file that carries a broadcast layout (a server created with the original
+    /// call on such a file: it resumes it).
+    ///
+    /// # Errors
+    /// [`Error::IsServer`] when a live server already serves the file.
+    pub fn resume(file: BroadcastFile) -> Result<BroadcastWriter, Error> {
+        let lock = server_lock(file.mapped())?;
+        Ok(BroadcastWriter::start(file, lock))
+    }
+
+    fn start(file: BroadcastFile, lock: RangeLock) -> BroadcastWriter {
+        // The previous server is gone (we hold its lock): a buffer it was writing is free.
+        for b in 0..file.layout().buffers() {
+            let t = file.tag_now(b);
+            if t.phase != Some(BufferPhase::Ready) {
+                file.tag(b)
+                    .store(BufferTag::word(t.seq, BufferPhase::Free), Ordering::Release);
+            }
+        }
+        file.server_pid()
+            .store(std::process::id(), Ordering::Relaxed);
+        BroadcastWriter {
+            file: Arc::new(file),
+            _server_lock: lock,
+            wake_stats: WakeStats::default(),
+            last_reap: 0,
+            reaped: 0,
+        }
+    }
+
+    /// The mapped file.
+    #[inline]
+    pub fn mapped(&self) -> &MappedFile {
+        self.file.mapped()
+    }
+
+    /// The health of the mapping and of the layout (another server may have laid the file out
+    /// anew).
+    pub fn health(&self) -> Result<(), Error> {
+        self.file.health()
+    }
+
+    /// Bytes of payload per buffer.
+    pub fn payload_size(&self) -> usize {
+        self.file.layout().payload_size()
+    }
+
+    /// The number of buffers.
+    pub fn buffers(&self) -> usize {
+        self.file.layout().buffers()
+    }
+
+    /// A counted reference to the mapping.
+    pub fn mapping_ref(&self) -> MappingRef {
+        MappingRef::new(self.file.clone())
+    }
+
+    /// What this server's wake-ups did so far.
+    pub fn wake_stats(&self) -> WakeStats {
+        self.wake_stats
+    }
+
+    /// Reader slots found dead and given back so far.
+    pub fn readers_reaped(&self) -> u64 {
+        self.reaped
+    }
+
+    /// Reader slots marked attached now (a dead reader counts until it is reaped).
+    pub fn readers_attached(&self) -> usize {
+        (0..READER_SLOTS)
+            .filter(|&i| self.file.slot_attached(i))
+            .count()
+    }
+
+    /// Takes a buffer that is not the newest frame's and that no reader holds, and marks it
+    /// WRITING; or says why there is none (`Unconnected` with no reader attached, else
+    /// `Dropped`). Looks for dead readers at most every 250 ms, and when no buffer is free.
+    pub fn take_free(&mut self) -> Result<usize, PutOutcome> {
+        let now = MappedFile::coarse_now_ns();
+        if now.saturating_sub(self.last_reap) >= REAP_INTERVAL_NS {
+            self.reap_dead_readers(now);
+        }
+        if self.readers_attached() == 0 {
+            return Err(PutOutcome::Unconnected);
+        }
+        if let Some(b) = self.claim() {
+            return Ok(b);
+        }
+        if now.saturating_sub(self.last_reap) >= REAP_WHEN_FULL_NS
+            && self.reap_dead_readers(now) > 0
+        {
+            if let Some(b) = self.claim() {
+                return Ok(b);
+            }
+        }
+        Err(if self.readers_attached() == 0 {
+            PutOutcome::Unconnected
+        } else {
+            PutOutcome::Dropped
+        })
+    }
+
+    /// One pass over the buffers for one that can be taken; the oldest frame first.
+    fn claim(&mut self) -> Option<usize> {
+        let f = &self.file;
+        let newest = (f.latest().load(Ordering::Acquire) & 0xFF) as usize;
+        let n = f.layout().buffers();
+        // Oldest first, without allocating: at most 64 buffers, scanned for the oldest untried
+        // one each round.
+        let mut tried = 0u64;
+        for _ in 0..n {
+            let mut best: Option<(u64, usize, u64)> = None;
+            for b in 0..n {
+                if b == newest || tried & (1 << b) != 0 {
+                    continue;
+                }
+                let word = f.tag(b).load(Ordering::Acquire);
+                let tag = BufferTag::from_word(word);
+                if tag.phase == Some(BufferPhase::Writing) {
+                    continue;
+                }
+                if best.is_none_or(|(seq, _, _)| tag.seq < seq) {
+                    best = Some((tag.seq, b, word));
+                }
+            }
+            let (seq, b, word) = best?;
+            tried |= 1 << b;
+            if f.holders(b).load(Ordering::SeqCst) != 0 {
+                continue;
+            }
+            let writing = BufferTag::word(seq, BufferPhase::Writing);
+            if f.tag(b)
+                .compare_exchange(word, writing, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                continue;
+            }
+            if f.holders(b).load(Ordering::SeqCst) != 0 {
+                // A reader got in between: it may read this buffer, so put the tag back.
+                f.tag(b).store(word, Ordering::Release);
+                continue;
+            }
+            return Some(b);
+        }
+        None
+    }
+
+    /// Byte offset of buffer `b`'s payload in the file.
+    pub fn pixels_offset(&self, b: usize) -> usize {
+        self.file.layout().payload_offset(b)
+    }
+
+    /// Publishes a buffer taken with [`BroadcastWriter::take_free`] as the newest frame and
+    /// wakes every waiting reader with one call (none when nobody waits).
+    pub fn publish(&mut self, b: usize, frame_number: u32, width: u32, height: u32) -> PutOutcome {
+        let f = &self.file;
+        f.header_u32(b, buffer::FRAME_NUMBER)
+            .store(frame_number, Ordering::Relaxed);
+        f.header_u32(b, buffer::WIDTH)
+            .store(width, Ordering::Relaxed);
+        f.header_u32(b, buffer::HEIGHT)
+            .store(height, Ordering::Relaxed);
+        f.published_ns(b)
+            .store(platform::monotonic_ns(), Ordering::Relaxed);
+        let seq = f.next_seq().load(Ordering::Relaxed) + 1;
+        f.next_seq().store(seq, Ordering::Relaxed);
+        f.tag(b)
+            .store(BufferTag::word(seq, BufferPhase::Ready), Ordering::Release);
+        f.latest().store(seq << 8 | b as u64, Ordering::SeqCst);
+        f.notify().fetch_add(1, Ordering::SeqCst);
+        let waiting = f.waiting().load(Ordering::SeqCst);
+        if waiting != 0 {
+            self.wake_stats.calls += 1;
+            if f.wake_all(waiting.count_ones()) == Wake::WokeSome {
+                self.wake_stats.woke_sleepers += 1;
+            }
+        }
+        PutOutcome::Delivered
+    }
+
+    /// Gives back a buffer taken with [`BroadcastWriter::take_free`] unpublished.
+    pub fn abandon(&mut self, b: usize) {
+        let t = self.file.tag_now(b);
+        self.file
+            .tag(b)
+            .store(BufferTag::word(t.seq, BufferPhase::Free), Ordering::Release);
+    }
+
+    /// Frees the slots of readers that died: a slot marked attached whose lock can be taken
+    /// belongs to nobody. Returns how many were freed.
+    fn reap_dead_readers(&mut self, now: u64) -> usize {
+        self.last_reap = now;
+        let f = &self.file;
+        let pid = std::process::id();
+        let mut freed = 0;
+        for i in 0..READER_SLOTS {
+            if !f.slot_attached(i) {
+                continue;
+            }
+            // Where a process does not see its own locks, a slot of this process is alive.
+            if !platform::LOCKS_SEEN_WITHIN_PROCESS
+                && f.slot_u32(i, slot::PID).load(Ordering::Relaxed) == pid
+            {
+                continue;
+            }
+            if let Ok(Some(lock)) = RangeLock::try_lock(f.mapped().file(), slot_lock_offset(i)) {
+                f.clear_reader_bits(i);
+                f.slot_u32(i, slot::HELD).store(0, Ordering::Relaxed);
+                f.slot_u32(i, slot::STATE).store(0, Ordering::Release);
+                drop(lock);
+                freed += 1;
+            }
+        }
+        self.reaped += freed as u64;
+        freed
+    }
+}
+
+impl Drop for BroadcastWriter {
+    fn drop(&mut self) {
+        self.file.server_pid().store(0, Ordering::Relaxed);
+    }
+}
