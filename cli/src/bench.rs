@@ -1,7 +1,8 @@
 //! `shmimg bench`: the performance suite. Every figure is printed beside its baseline, measured
 //! in the same run: putframe against memcpy into the same mapping, idle lock against an
 //! uncontended mutex, lockwait against a spinning lock loop, copy against zero-copy frames.
-//! Cross-process parts run the server side in a child process (`shmimg bench-peer`).
+//! Cross-process parts run the server side in a child process (`shmimg bench-peer`). The
+//! broadcast section is in [`crate::bench_broadcast`].
 
 use std::ffi::CString;
 use std::hint::black_box;
@@ -20,13 +21,13 @@ use crate::stats::Latency;
 use crate::{describe, Failure};
 
 /// Median of a list of samples.
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
 /// Runs `f` over `iters` iterations `rounds` times; median nanoseconds per iteration.
-fn ns_per_iter(rounds: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
+pub(crate) fn ns_per_iter(rounds: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
     f(0); // warm-up
     median(
         (0..rounds)
@@ -41,13 +42,15 @@ fn ns_per_iter(rounds: usize, iters: u64, mut f: impl FnMut(u64)) -> f64 {
     )
 }
 
-fn stream_file(dir: &Path, name: &str, w: u32, h: u32) -> Result<PathBuf, Failure> {
+/// Creates (or grows) `dir/name` for frames up to `w` x `h`.
+pub(crate) fn stream_file(dir: &Path, name: &str, w: u32, h: u32) -> Result<PathBuf, Failure> {
     let p = dir.join(name);
     create_file(&p, w, h).map_err(|e| describe(e, &p))?;
     Ok(p)
 }
 
-fn table(title: &str, header: &[&str], rows: &[Vec<String>]) {
+/// Prints a titled table, the first column left-aligned and the others right-aligned.
+pub(crate) fn table(title: &str, header: &[&str], rows: &[Vec<String>]) {
     println!("\n{title}");
     let widths: Vec<usize> = (0..header.len())
         .map(|c| {
@@ -235,7 +238,8 @@ fn bench_lock(dir: &Path, quick: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-fn spawn_peer(args: &[String]) -> Result<std::process::Child, Failure> {
+/// Starts `shmimg bench-peer ARGS...` (stdout piped, stderr inherited).
+pub(crate) fn spawn_peer(args: &[String]) -> Result<std::process::Child, Failure> {
     crate::spawn_self(
         std::iter::once("bench-peer").chain(args.iter().map(String::as_str)),
         Stdio::inherit(),
@@ -404,16 +408,22 @@ pub fn run(a: BenchArgs) -> Result<(), Failure> {
             )
             .unwrap_or_else(|| "unknown CPU".into())
     );
-    bench_putframe(&dir, a.quick)?;
-    bench_lock(&dir, a.quick)?;
-    bench_latency(&dir, a.quick)?;
-    bench_throughput(&dir, a.quick)?;
+    if !a.broadcast {
+        bench_putframe(&dir, a.quick)?;
+        bench_lock(&dir, a.quick)?;
+        bench_latency(&dir, a.quick)?;
+        bench_throughput(&dir, a.quick)?;
+    }
+    crate::bench_broadcast::run(&dir, a.quick)?;
     println!("\n(total {:.1} s)", t.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// The server side of the cross-process benchmarks.
+/// The other side of the cross-process benchmarks: a server, or a broadcast reader.
 pub fn peer(a: BenchPeerArgs) -> Result<(), Failure> {
+    if let PeerMode::Reader = a.mode {
+        return crate::bench_broadcast::reader(a);
+    }
     let mut server = Server::create(&a.file).map_err(|e| describe(e, &a.file))?;
     let (w, h) = (a.size.width, a.size.height);
     let len = (w * h * 3) as usize;
@@ -453,6 +463,7 @@ pub fn peer(a: BenchPeerArgs) -> Result<(), Failure> {
                     }
                 }
             }
+            PeerMode::Reader => unreachable!("handled above"),
         }
     }
     println!("{offered}/{delivered}");

@@ -24,13 +24,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Be a client: read frames from FILE and show live statistics.
     Watch(WatchArgs),
-    /// Show both buffer headers of FILE, decoded, without changing anything.
+    /// Show what FILE holds, decoded, without changing anything: both buffer headers of a
+    /// two-buffer stream; the buffers, holders and reader table of a broadcast stream.
     Inspect(InspectArgs),
     /// Create (or grow) FILE so that frames up to --max fit.
     Createfile(CreatefileArgs),
     /// Run the performance benchmarks and print their tables (about 30 s).
     Bench(BenchArgs),
-    /// Stress a stream across two processes and check every frame whole.
+    /// Stress a stream across processes and check every frame whole (with --broadcast: several
+    /// readers, killed and restarted at random).
     Torture(TortureArgs),
     /// Kill clients holding frames and servers mid-stream with SIGKILL, repeatedly, and check
     /// that the stream recovers every time.
@@ -58,6 +60,17 @@ pub struct TortureArgs {
     /// Print the summary as key=value lines.
     #[arg(long)]
     pub machine: bool,
+    /// Torture a broadcast stream: a server process, several checking reader processes, and
+    /// readers killed at random moments (some while they hold a frame) and restarted.
+    #[arg(long)]
+    pub broadcast: bool,
+    /// Reader processes of the broadcast torture.
+    #[arg(long, default_value_t = 3, requires = "broadcast", value_parser = clap::value_parser!(u32).range(2..=32))]
+    pub readers: u32,
+    /// Buffers of the broadcast torture's stream (3 to 64; few buffers make the server drop
+    /// frames while readers hold theirs).
+    #[arg(long, default_value_t = 4, requires = "broadcast", value_parser = clap::value_parser!(u32).range(3..=64))]
+    pub buffers: u32,
 }
 
 /// `shmimg crashtest`.
@@ -74,20 +87,26 @@ pub struct CrashtestArgs {
 /// `shmimg torture-peer MODE FILE [SECONDS]`.
 #[derive(Debug, Args)]
 pub struct TorturePeerArgs {
-    /// `server` or `hold`.
+    /// `server`, `hold`, `broadcast-server` or `check`.
     pub mode: String,
     /// Stream file.
     pub file: PathBuf,
     /// How long the server runs.
     pub seconds: Option<f64>,
+    /// Buffers of the stream a `broadcast-server` lays out.
+    #[arg(long, default_value_t = 4)]
+    pub buffers: u32,
 }
 
 /// `shmimg bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// Fewer repetitions (about 20 s instead of about a minute).
+    /// Fewer repetitions (about 30 s instead of about a minute and a half).
     #[arg(long)]
     pub quick: bool,
+    /// Run only the broadcast section (1, 2, 4 and 8 readers).
+    #[arg(long)]
+    pub broadcast: bool,
 }
 
 /// What the benchmark peer does.
@@ -102,18 +121,20 @@ pub enum PeerMode {
     Copy,
     /// beginframe/endframe as fast as possible.
     ZeroCopy,
+    /// A reader process: lockwait until the end marker frame, then print what it saw.
+    Reader,
 }
 
 /// `shmimg bench-peer MODE FILE SIZE ARG SECONDS`.
 #[derive(Debug, Args)]
 pub struct BenchPeerArgs {
-    /// `latency`, `throughput`.
+    /// `latency`, `throughput` or `reader`.
     kind: String,
     /// Stream file.
     pub file: PathBuf,
     /// Frame size.
     pub size: Size,
-    /// Rate (latency) or `copy`/`zerocopy` (throughput).
+    /// Rate (latency), `copy`/`zerocopy` (throughput) or `lockwait` (reader).
     arg: String,
     /// How long to run.
     pub seconds: f64,
@@ -131,6 +152,7 @@ impl BenchPeerArgs {
             },
             ("throughput", "copy") => PeerMode::Copy,
             ("throughput", "zerocopy") => PeerMode::ZeroCopy,
+            ("reader", "lockwait") => PeerMode::Reader,
             (k, a) => return Err(format!("unknown peer mode `{k} {a}`")),
         };
         Ok(self)
@@ -191,13 +213,24 @@ pub struct DemoArgs {
     /// Stream file to use (default: a new file under /dev/shm, removed afterwards).
     #[arg(long)]
     pub file: Option<PathBuf>,
+    /// Serve a broadcast stream to this many viewer processes and show their statistics side
+    /// by side (default: the original protocol, one viewer).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub readers: Option<u32>,
 }
 
 /// `shmimg serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Stream file (must exist; see `shmimg createfile`).
+    /// Stream file (must exist; see `shmimg createfile`; with --broadcast it is created or
+    /// grown).
     pub file: PathBuf,
+    /// Serve a broadcast stream with this many buffers (3 to 64) to any number of readers
+    /// (up to 64), laying FILE out for --size frames; a broadcast file of the same geometry is
+    /// resumed with its readers. Without it: the original two-buffer protocol (and a broadcast
+    /// file is resumed as it is).
+    #[arg(long, value_name = "BUFFERS", value_parser = clap::value_parser!(u32).range(3..=64))]
+    pub broadcast: Option<u32>,
     /// Frame size.
     #[arg(long, default_value = "1920x1080")]
     pub size: Size,
@@ -241,6 +274,9 @@ pub struct WatchArgs {
     /// Print the final summary as key=value lines (for scripts).
     #[arg(long)]
     pub machine: bool,
+    /// Print `progress key=value ...` lines on stdout twice a second (for `shmimg demo`).
+    #[arg(long, hide = true)]
+    pub progress: bool,
 }
 
 /// `shmimg inspect`.

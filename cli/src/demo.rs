@@ -1,10 +1,16 @@
 //! `shmimg demo`: a server process and a client process on a fresh file, live statistics while
-//! they run, then a summary table and the last frame as a PNG.
+//! they run, then a summary table and the last frame as a PNG. With `--readers N`: a broadcast
+//! stream, one server process and N viewer processes (`shmimg watch`), their statistics side by
+//! side, live and in the summary table.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use shared_memory_image_client::broadcast::BroadcastStatus;
 use shared_memory_image_client::create_file;
 
 use crate::cli::DemoArgs;
@@ -31,15 +37,22 @@ fn collect(child: Child, role: &str) -> Result<HashMap<String, String>, Failure>
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
+    Ok(key_values(&String::from_utf8_lossy(&out.stdout)))
+}
+
+/// The `key=value` pairs of a summary.
+fn key_values(text: &str) -> HashMap<String, String> {
+    text.lines()
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect())
+        .collect()
 }
 
 /// Runs the demo.
 pub fn run(a: DemoArgs) -> Result<(), Failure> {
+    if let Some(readers) = a.readers {
+        return run_broadcast(a, readers as usize);
+    }
     // Without --file the demo streams through a scratch file, removed when the demo ends (a
     // file given with --file is left alone: the scratch path is then never created).
     let scratch = Scratch::new("shmimg-demo", ".shm");
@@ -140,5 +153,263 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     }
     println!();
     println!("last frame ({}) written to {out}", get(&c, "size"));
+    Ok(())
+}
+
+/// What one viewer process reported: its latest progress line and, once it ended, its summary.
+#[derive(Debug, Default, Clone)]
+struct Viewer {
+    progress: HashMap<String, String>,
+    summary: HashMap<String, String>,
+}
+
+/// Reads a viewer's stdout: `progress k=v ...` lines while it runs, `k=v` lines at the end.
+fn follow(stdout: std::process::ChildStdout, into: Arc<Mutex<Vec<Viewer>>>, i: usize) {
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let mut all = into.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(rest) = line.strip_prefix("progress ") {
+            all[i].progress = rest
+                .split_whitespace()
+                .filter_map(|w| w.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+        } else if let Some((k, v)) = line.split_once('=') {
+            all[i].summary.insert(k.to_string(), v.to_string());
+        }
+    }
+}
+
+/// Waits until a broadcast server has laid `path` out (its process may take a moment to start).
+fn wait_for_layout(path: &Path, server: &mut Child) -> Result<(), Failure> {
+    let start = Instant::now();
+    loop {
+        if matches!(BroadcastStatus::read(path), Ok(Some(_))) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = server.try_wait() {
+            return Err(Failure::new(format!(
+                "the server process ended before serving ({status})"
+            )));
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            return Err(Failure::new("the server process never laid the file out"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The demo on a broadcast stream: one server process, `n` viewer processes.
+fn run_broadcast(a: DemoArgs, n: usize) -> Result<(), Failure> {
+    let scratch = Scratch::new("shmimg-demo", ".shm");
+    let path: PathBuf = a
+        .file
+        .clone()
+        .unwrap_or_else(|| scratch.path().to_path_buf());
+    let p = path.display().to_string();
+    let secs = format!("{}", a.seconds);
+    // Two buffers beyond one per viewer: the server always finds a free one.
+    let buffers = (n as u32 + 2).clamp(3, 64);
+    eprintln!(
+        "shmimg demo: a broadcast stream of {} frames at {} fps for {secs} s to {n} viewer \
+         processes through {p} ({buffers} buffers)",
+        a.size,
+        if a.fps > 0.0 {
+            a.fps.to_string()
+        } else {
+            "max".into()
+        },
+    );
+    let mut server = spawn(
+        &[
+            "serve".into(),
+            p.clone(),
+            "--broadcast".into(),
+            buffers.to_string(),
+            "--size".into(),
+            a.size.to_string(),
+            "--fps".into(),
+            a.fps.to_string(),
+            "--seconds".into(),
+            secs.clone(),
+            "--machine".into(),
+            "--quiet".into(),
+        ],
+        false,
+    )?;
+    let out = a.out.display().to_string();
+    let mut viewers: Vec<Child> = Vec::new();
+    let started = wait_for_layout(&path, &mut server).and_then(|()| {
+        for i in 0..n {
+            let mut args = vec![
+                "watch".to_string(),
+                p.clone(),
+                "--seconds".into(),
+                secs.clone(),
+                "--machine".into(),
+                "--quiet".into(),
+                "--progress".into(),
+            ];
+            if i == 0 {
+                args.extend(["--snapshot".to_string(), out.clone()]);
+            }
+            viewers.push(spawn(&args, false)?);
+        }
+        Ok(())
+    });
+    if let Err(e) = started {
+        for c in viewers.iter_mut().chain(std::iter::once(&mut server)) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        return Err(e);
+    }
+    let state = Arc::new(Mutex::new(vec![Viewer::default(); n]));
+    let readers: Vec<_> = viewers
+        .iter_mut()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let stdout = c.stdout.take()?;
+            let state = Arc::clone(&state);
+            Some(std::thread::spawn(move || follow(stdout, state, i)))
+        })
+        .collect();
+    // Live statistics, a line per viewer, while they run.
+    let tty = std::io::stderr().is_terminal();
+    let mut drawn = 0;
+    let mut last_print = Instant::now();
+    while readers.iter().any(|t| !t.is_finished()) {
+        std::thread::sleep(Duration::from_millis(100));
+        let every = if tty { 500 } else { 1000 };
+        if last_print.elapsed() < Duration::from_millis(every) {
+            continue;
+        }
+        last_print = Instant::now();
+        let snapshot = state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut err = std::io::stderr().lock();
+        if tty && drawn > 0 {
+            // Back to the first line of the previous block, to draw over it.
+            let _ = write!(err, "\x1b[{drawn}A");
+        }
+        for (i, v) in snapshot.iter().enumerate() {
+            let g = |k: &str| v.progress.get(k).map_or("-", String::as_str);
+            let _ = writeln!(
+                err,
+                "{}viewer {i}: {:>6} frames  {:>6} fps  {:>4} missed  {} out of order  latency \
+                 p50 {} us  p99 {} us",
+                if tty { "\x1b[2K" } else { "" },
+                g("frames"),
+                g("fps"),
+                g("missed"),
+                g("out_of_order"),
+                g("p50_us"),
+                g("p99_us"),
+            );
+        }
+        drawn = snapshot.len();
+        let _ = err.flush();
+    }
+    for t in readers {
+        let _ = t.join();
+    }
+    // The viewers' exit status and errors, then the server's summary.
+    let mut failures = Vec::new();
+    for (i, c) in viewers.into_iter().enumerate() {
+        match c.wait_with_output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => failures.push(format!(
+                "viewer {i} failed ({}): {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr).trim()
+            )),
+            Err(e) => failures.push(format!("viewer {i}: {e}")),
+        }
+    }
+    let s = collect(server, "server")?;
+    if !failures.is_empty() {
+        return Err(Failure::new(failures.join("; ")));
+    }
+    let viewers: Vec<HashMap<String, String>> = state
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|v| v.summary.clone())
+        .collect();
+    let get =
+        |m: &HashMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_else(|| "-".into());
+    let mut header = vec![String::new(), "server".to_string()];
+    header.extend((0..n).map(|i| format!("viewer {i}")));
+    // (row label, the server's cell, the key of each viewer's cell)
+    let rows: [(&str, String, Option<&str>); 10] = [
+        ("reader slot", "".into(), Some("reader_slot")),
+        ("frames", get(&s, "frames_sent"), Some("frames_received")),
+        (
+            "delivered / received fps",
+            get(&s, "delivered_fps"),
+            Some("fps"),
+        ),
+        (
+            "dropped: no free buffer",
+            get(&s, "dropped_no_buffer"),
+            None,
+        ),
+        ("dropped: no reader yet", get(&s, "unconnected"), None),
+        (
+            "missed (frame number gaps)",
+            "".into(),
+            Some("frames_missed"),
+        ),
+        ("out of order", "".into(), Some("out_of_order")),
+        (
+            "latency p50 (us, incl. copy)",
+            "".into(),
+            Some("latency_p50_us"),
+        ),
+        (
+            "latency p99 (us, incl. copy)",
+            "".into(),
+            Some("latency_p99_us"),
+        ),
+        ("throughput (MB/s)", get(&s, "throughput_mb_s"), None),
+    ];
+    let mut table: Vec<Vec<String>> = vec![header];
+    for (label, server_cell, key) in rows {
+        let mut row = vec![label.to_string(), server_cell];
+        row.extend(
+            viewers
+                .iter()
+                .map(|v| key.map_or(String::new(), |k| get(v, k))),
+        );
+        table.push(row);
+    }
+    let widths: Vec<usize> = (0..table[0].len())
+        .map(|c| table.iter().map(|r| r[c].len()).max().unwrap_or(0).max(8))
+        .collect();
+    println!();
+    for row in &table {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| {
+                if c == 0 {
+                    format!("{cell:<w$}")
+                } else {
+                    format!("{cell:>w$}")
+                }
+            })
+            .collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    println!();
+    println!(
+        "readers reaped by the server: {}; wake-up calls: {} (one per frame that found a reader \
+         waiting, however many)",
+        get(&s, "readers_reaped"),
+        get(&s, "wake_calls")
+    );
+    println!(
+        "last frame of viewer 0 ({}) written to {out}",
+        get(&viewers[0], "size")
+    );
     Ok(())
 }

@@ -1,9 +1,11 @@
 //! `shmimg inspect`: both buffer headers decoded, with a diagnosis of what the stream is doing.
-//! Reads the file with plain reads; never maps it, never changes it.
+//! Reads a two-buffer file with plain reads; never maps it, never changes it. A broadcast file
+//! (recognised by its marker) is reported by [`crate::inspect_broadcast`].
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 
+use shared_memory_image_client::broadcast::{layout as broadcast_layout, BroadcastStatus};
 use shared_memory_image_client::layout::{self, Layout};
 use shared_memory_image_client::{BufferState, Header};
 
@@ -98,6 +100,31 @@ pub fn run(a: InspectArgs) -> Result<(), Failure> {
     let l = Layout::for_file_len(meta.len()).map_err(|e| describe(e, &a.file))?;
     let mut file = File::open(&a.file)
         .map_err(|e| Failure::new(format!("cannot read {}: {e}", a.file.display())))?;
+    // A broadcast file carries its marker after the decoy header.
+    let mut magic = [0u8; 8];
+    file.seek(SeekFrom::Start(broadcast_layout::MAGIC_OFFSET as u64))
+        .and_then(|_| file.read_exact(&mut magic))
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", a.file.display())))?;
+    if magic == broadcast_layout::MAGIC {
+        match BroadcastStatus::read(&a.file) {
+            Ok(Some(status)) => {
+                crate::inspect_broadcast::print(&a.file, &status);
+                return Ok(());
+            }
+            Ok(None) => println!(
+                "note: {} carries the broadcast marker but no broadcast layout this version \
+                 reads (another version, or a damaged file); its two-buffer view follows\n",
+                a.file.display()
+            ),
+            Err(e) => {
+                return Err(Failure::new(format!(
+                    "{} is a broadcast stream file, but its status cannot be read: {e} \
+                     (reading it takes read and write access)",
+                    a.file.display()
+                )))
+            }
+        }
+    }
     let mut headers = [Header::default(); 2];
     for (b, h) in headers.iter_mut().enumerate() {
         let mut bytes = [0u8; 24];

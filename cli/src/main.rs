@@ -2,10 +2,12 @@
 //! watches streams, inspects stuck files, creates stream files, and runs a two-process demo.
 
 mod bench;
+mod bench_broadcast;
 mod cli;
 mod demo;
 mod image_out;
 mod inspect;
+mod inspect_broadcast;
 mod pattern;
 mod scratch;
 mod serve;
@@ -13,6 +15,7 @@ mod signals;
 mod stats;
 mod sys;
 mod torture;
+mod torture_broadcast;
 mod watch;
 
 use std::process::ExitCode;
@@ -81,6 +84,13 @@ pub fn describe(err: Error, path: &std::path::Path) -> Failure {
         Error::FrameTooLarge => format!(
             "the frame does not fit the buffers of {p}; grow it with `shmimg createfile {p} --max WxH`"
         ),
+        Error::IsServer => format!(
+            "another server is serving the broadcast stream {p}; stop it first (`shmimg inspect \
+             {p}` shows its process id)"
+        ),
+        Error::TooManyReaders => {
+            format!("{p} already has 64 readers attached, as many as a broadcast stream takes")
+        }
         other => format!("{p}: {other}"),
     };
     Failure::new(message)

@@ -1,8 +1,9 @@
-//! `shmimg serve`: a server streaming the animated test pattern.
+//! `shmimg serve`: a server streaming the animated test pattern, on the original two-buffer
+//! protocol or (with `--broadcast N`) on a broadcast stream of N buffers.
 
 use std::time::{Duration, Instant};
 
-use shared_memory_image_client::{PutOutcome, Server, ServerOptions};
+use shared_memory_image_client::{PutOutcome, Server, ServerOptions, StreamKind};
 
 use crate::cli::ServeArgs;
 use crate::pattern::Pattern;
@@ -15,8 +16,17 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
     let options = ServerOptions {
         flip_vertical: a.flip,
     };
-    let mut server = Server::with_options(&a.file, options).map_err(|e| describe(e, &a.file))?;
     let (w, h) = (a.size.width, a.size.height);
+    let mut server = match a.broadcast {
+        // Lays the file out for frames of --size (creating or growing it), or resumes it.
+        Some(buffers) => Server::create_broadcast(&a.file, w, h, buffers, options),
+        None => Server::with_options(&a.file, options),
+    }
+    .map_err(|e| describe(e, &a.file))?;
+    let kind = server.kind();
+    if !a.quiet {
+        eprintln!("serving {} ({})", a.file.display(), describe_kind(kind));
+    }
     if !server.fits(w, h) {
         return Err(Failure::new(format!(
             "{w}x{h} frames do not fit {} (at width {w} at most {} rows fit); grow it with \
@@ -48,9 +58,17 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
         n += 1;
         ticker.tick(|| {
             let secs = start.elapsed().as_secs_f64();
+            let readers = match kind {
+                StreamKind::TwoBuffer => String::new(),
+                StreamKind::Broadcast { .. } => format!(
+                    ", {} readers attached, {} dead ones reaped",
+                    server.readers_attached(),
+                    server.readers_reaped()
+                ),
+            };
             format!(
                 "serve {w}x{h}: frame {n}, {:.1} fps delivered, {dropped} dropped (no buffer), \
-                 {unconnected} with no client",
+                 {unconnected} with no client{readers}",
                 delivered as f64 / secs
             )
         });
@@ -65,9 +83,15 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
     ticker.finish();
     let secs = start.elapsed().as_secs_f64();
     let bytes = delivered as f64 * frame.len() as f64;
+    let buffers = match kind {
+        StreamKind::TwoBuffer => 2,
+        StreamKind::Broadcast { buffers } => buffers,
+    };
     print_summary(
         "server summary",
         &[
+            ("kind", kind_word(kind).to_string()),
+            ("buffers", buffers.to_string()),
             ("frames_sent", n.to_string()),
             ("delivered", delivered.to_string()),
             ("dropped_no_buffer", dropped.to_string()),
@@ -75,8 +99,29 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
             ("seconds", format!("{secs:.2}")),
             ("delivered_fps", format!("{:.1}", delivered as f64 / secs)),
             ("throughput_mb_s", format!("{:.0}", bytes / secs / 1e6)),
+            ("readers_attached", server.readers_attached().to_string()),
+            ("readers_reaped", server.readers_reaped().to_string()),
+            ("wake_calls", server.wake_stats().calls.to_string()),
         ],
         a.machine,
     );
     Ok(())
+}
+
+/// `two-buffer` or `broadcast`: the kind of a stream in summaries.
+pub fn kind_word(kind: StreamKind) -> &'static str {
+    match kind {
+        StreamKind::TwoBuffer => "two-buffer",
+        StreamKind::Broadcast { .. } => "broadcast",
+    }
+}
+
+/// The kind of a stream in words, for the first line of `serve` and `watch`.
+pub fn describe_kind(kind: StreamKind) -> String {
+    match kind {
+        StreamKind::TwoBuffer => "two-buffer stream of the original protocol, one client".into(),
+        StreamKind::Broadcast { buffers } => {
+            format!("broadcast stream, {buffers} buffers, up to 64 readers")
+        }
+    }
 }

@@ -66,21 +66,36 @@ pub struct Ticker {
     last: Instant,
     tty: bool,
     enabled: bool,
+    period: Duration,
 }
 
 impl Ticker {
     /// A ticker; `enabled = false` prints nothing.
     pub fn new(enabled: bool) -> Ticker {
+        Ticker::every(enabled, Duration::from_millis(500))
+    }
+
+    /// A ticker whose [`Ticker::due`] fires every `period`.
+    pub fn every(enabled: bool, period: Duration) -> Ticker {
         Ticker {
             last: Instant::now(),
             tty: std::io::stderr().is_terminal(),
             enabled,
+            period,
+        }
+    }
+
+    /// Runs `f` if the ticker is enabled and its period passed since the last time.
+    pub fn due(&mut self, f: impl FnOnce()) {
+        if self.enabled && self.last.elapsed() >= self.period {
+            self.last = Instant::now();
+            f();
         }
     }
 
     /// Prints `line()` if half a second passed since the last one.
     pub fn tick(&mut self, line: impl FnOnce() -> String) {
-        if !self.enabled || self.last.elapsed() < Duration::from_millis(500) {
+        if !self.enabled || self.last.elapsed() < self.period {
             return;
         }
         self.last = Instant::now();

@@ -9,7 +9,8 @@
 //!
 //! The peer modes (`shmimg torture-peer ...`) are the other processes of this command and of the
 //! crash tests: `server FILE SECONDS` streams checkable frames, `hold FILE` attaches, locks one
-//! frame, says so, and waits to be killed.
+//! frame, says so, and waits to be killed. `torture --broadcast` and its peers
+//! (`broadcast-server`, `check`) are in [`crate::torture_broadcast`].
 
 use std::io::Write;
 use std::path::Path;
@@ -28,7 +29,9 @@ pub const MAX_W: u32 = 640;
 /// Largest frame of the torture stream.
 pub const MAX_H: u32 = 480;
 
-fn mix(n: u32) -> u64 {
+/// A 64-bit mix of `n` (splitmix64): the noise of the frame content and the random numbers of
+/// the torture and crash tests.
+pub(crate) fn mix(n: u32) -> u64 {
     let mut x = u64::from(n).wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -161,8 +164,11 @@ impl Tally {
     }
 }
 
-/// Runs the torture test.
+/// Runs the torture test (the broadcast one with `--broadcast`).
 pub fn run(a: TortureArgs) -> Result<(), Failure> {
+    if a.broadcast {
+        return crate::torture_broadcast::run(&a);
+    }
     let seconds = if a.long {
         a.seconds.unwrap_or(600.0)
     } else {
@@ -260,6 +266,10 @@ pub fn peer(a: TorturePeerArgs) -> Result<(), Failure> {
     match a.mode.as_str() {
         "server" => serve(&a.file, a.seconds.unwrap_or(3.0)),
         "hold" => hold(&a.file),
+        "broadcast-server" => {
+            crate::torture_broadcast::serve(&a.file, a.seconds.unwrap_or(3.0), a.buffers)
+        }
+        "check" => crate::torture_broadcast::check(&a.file, a.seconds.unwrap_or(3.0)),
         other => Err(Failure::new(format!("unknown torture-peer mode `{other}`"))),
     }
 }
@@ -324,7 +334,11 @@ fn kill9(child: &mut std::process::Child) {
 }
 
 /// Starts `shmimg torture-peer MODE FILE [ARGS]` (`args[0]` is the mode).
-fn spawn_peer(args: &[&str], path: &Path, stderr: Stdio) -> Result<std::process::Child, Failure> {
+pub(crate) fn spawn_peer(
+    args: &[&str],
+    path: &Path,
+    stderr: Stdio,
+) -> Result<std::process::Child, Failure> {
     let words = [
         std::ffi::OsStr::new("torture-peer"),
         args[0].as_ref(),

@@ -1,13 +1,16 @@
 //! `shmimg watch`: a client that reads frames, checks their numbering, measures latency and
-//! can save the last frame.
+//! can save the last frame. Works on both kinds of stream: the original two-buffer file (as its
+//! one client) and a broadcast file (as one of its readers).
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
-use shared_memory_image_client::{state, Attach, Client};
+use shared_memory_image_client::{state, Attach, Client, StreamKind};
 
 use crate::cli::WatchArgs;
 use crate::image_out;
 use crate::pattern::{monotonic_ns, read_stamp};
+use crate::serve::{describe_kind, kind_word};
 use crate::stats::{print_summary, us, Latency, Ticker};
 use crate::{describe, signals, Failure};
 
@@ -19,22 +22,30 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
     signals::install();
     let mut client = Client::attach(&a.file).map_err(|e| describe(e, &a.file))?;
     let attach = client.attach_status();
+    let kind = client.kind();
+    let slot = client.reader_slot();
     if !a.quiet {
+        let how = match (kind, slot) {
+            (StreamKind::Broadcast { .. }, Some(slot)) => format!("reader slot {slot}"),
+            (_, _) if attach == Attach::Fresh => "attached to a freshly initialised stream".into(),
+            _ => "reconnected: the file was already carrying a stream".into(),
+        };
         eprintln!(
-            "watching {} ({})",
+            "watching {} ({}; {how})",
             a.file.display(),
-            match attach {
-                Attach::Fresh => "attached to a freshly initialised stream",
-                Attach::Reconnected => "reconnected: the file was already carrying a stream",
-            }
+            describe_kind(kind)
         );
     }
+    // The live line: on stderr for a person, or as key=value progress lines on stdout for the
+    // demo that runs several watchers side by side.
+    let mut ticker = Ticker::new(!a.quiet && !a.progress);
+    let mut progress = Ticker::every(a.progress, Duration::from_millis(500));
     let limit = a.seconds.map(Duration::from_secs_f64);
-    let mut ticker = Ticker::new(!a.quiet);
     let mut latency = Latency::default();
     let mut received = 0u64;
     let mut missed = 0u64;
     let mut out_of_order = 0u64;
+    let mut first_number: Option<u32> = None;
     let mut last_number: Option<u32> = None;
     let mut last_size = (0u32, 0u32);
     let mut snapshot: Vec<u8> = Vec::new();
@@ -62,6 +73,7 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
                 }
             }
             last_number = Some(n);
+            first_number.get_or_insert(n);
             last_size = (frame.width(), frame.height());
             if a.snapshot.is_some() {
                 snapshot.clear();
@@ -70,8 +82,19 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
             received += 1;
             first_frame_at.get_or_insert_with(Instant::now);
         }
+        let fps = || first_frame_at.map_or(0.0, |t| received as f64 / t.elapsed().as_secs_f64());
+        progress.due(|| {
+            println!(
+                "progress frames={received} fps={:.1} missed={missed} out_of_order={out_of_order} \
+                 p50_us={} p99_us={}",
+                fps(),
+                us(latency.quantile_us(0.5)),
+                us(latency.quantile_us(0.99)),
+            );
+            let _ = std::io::stdout().flush();
+        });
         ticker.tick(|| {
-            let fps = first_frame_at.map_or(0.0, |t| received as f64 / t.elapsed().as_secs_f64());
+            let fps = fps();
             format!(
                 "watch: {received} frames ({}x{}), {fps:.1} fps, {missed} missed, latency p50 {} us p99 {} us",
                 last_size.0,
@@ -97,10 +120,20 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
     print_summary(
         "client summary",
         &[
+            ("kind", kind_word(kind).to_string()),
+            ("reader_slot", slot.map_or("-".into(), |s| s.to_string())),
             ("attach", format!("{attach:?}").to_lowercase()),
             ("frames_received", received.to_string()),
             ("frames_missed", missed.to_string()),
             ("out_of_order", out_of_order.to_string()),
+            (
+                "first_frame",
+                first_number.map_or("-".into(), |n| n.to_string()),
+            ),
+            (
+                "last_frame",
+                last_number.map_or("-".into(), |n| n.to_string()),
+            ),
             ("size", format!("{}x{}", last_size.0, last_size.1)),
             (
                 "fps",

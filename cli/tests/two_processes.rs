@@ -59,6 +59,8 @@ fn shmimg_serve_to_a_rust_client() {
     }
     let s = summary(&out.stdout);
     assert!(s["delivered"].parse::<u64>().unwrap() >= 50, "{s:?}");
+    assert_eq!(s["kind"], "two-buffer", "{s:?}");
+    assert_eq!(s["buffers"], "2", "{s:?}");
 }
 
 #[test]
@@ -101,6 +103,8 @@ fn rust_server_to_shmimg_watch() {
     assert!(status.unwrap_or(out.status).success());
     let s = summary(&out.stdout);
     assert_eq!(s["frames_received"], "20", "{s:?}");
+    assert_eq!(s["kind"], "two-buffer", "{s:?}");
+    assert_eq!(s["reader_slot"], "-", "{s:?}");
     assert_eq!(s["out_of_order"], "0");
     assert_eq!(s["size"], "64x16");
     // The snapshot is one of the frames we delivered, byte for byte.
