@@ -1,5 +1,6 @@
-//! `shmimg`: the command-line tool of the shared memory image transport. Streams test frames,
-//! watches streams, inspects stuck files, creates stream files, and runs a two-process demo.
+//! `shmimg`: the command-line tool of the shared memory image transport. Streams test frames
+//! (on the original two-buffer protocol or on broadcast streams), watches streams, inspects
+//! stuck files of both kinds, creates stream files, runs demos, stress tests and benchmarks.
 
 mod bench;
 mod bench_broadcast;
