@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use windows_sys::Win32::Foundation::{CloseHandle, HANDLE, WAIT_OBJECT_0, WAIT_TIMEOUT};
 use windows_sys::Win32::System::Threading::{
-    CreateSemaphoreW, ReleaseSemaphore, WaitForSingleObject,
+    CreateSemaphoreW, CreateWaitableTimerExW, ReleaseSemaphore, SetWaitableTimer,
+    WaitForMultipleObjects, WaitForSingleObject, CREATE_WAITABLE_TIMER_HIGH_RESOLUTION,
+    TIMER_ALL_ACCESS,
 };
 
 use crate::platform::{FileId, Wake, Woke};
@@ -39,6 +41,56 @@ impl Drop for Semaphore {
     fn drop(&mut self) {
         // SAFETY: the handle was opened by CreateSemaphoreW and is closed once.
         unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// The default timer tick of Windows: waits with a timeout shorter than this would last a
+/// whole tick, so they wait on a high-resolution timer as well.
+const TICK: Duration = Duration::from_micros(15_600);
+
+thread_local! {
+    /// This thread's high-resolution waitable timer (Windows 10 1803 and later; absent before).
+    static HIGH_RES_TIMER: Timer = Timer::new();
+}
+
+/// A waitable timer that fires with sub-millisecond precision.
+struct Timer(Option<Semaphore>);
+
+impl Timer {
+    fn new() -> Timer {
+        // SAFETY: no attributes, no name; the flag asks for a high-resolution timer, which
+        // fails (NULL) on systems without it.
+        let h = unsafe {
+            CreateWaitableTimerExW(
+                std::ptr::null(),
+                std::ptr::null(),
+                CREATE_WAITABLE_TIMER_HIGH_RESOLUTION,
+                TIMER_ALL_ACCESS,
+            )
+        };
+        Timer((!h.is_null()).then_some(Semaphore(h)))
+    }
+
+    /// Waits on `sem` for at most `timeout`, timed by this timer; `None` when there is no
+    /// high-resolution timer.
+    fn wait(&self, sem: HANDLE, timeout: Duration) -> Option<Woke> {
+        let timer = self.0.as_ref()?.0;
+        // Relative due times are negative, in 100 ns units.
+        let due = -i64::try_from(timeout.as_nanos().div_ceil(100)).unwrap_or(i64::MAX);
+        // SAFETY: `timer` is this thread's open timer handle; `due` is valid for the call; no
+        // completion routine.
+        if unsafe { SetWaitableTimer(timer, &due, 0, None, std::ptr::null(), 0) } == 0 {
+            return None;
+        }
+        let handles = [sem, timer];
+        // SAFETY: both handles are open for the call; the array holds the count passed.
+        Some(
+            match unsafe { WaitForMultipleObjects(2, handles.as_ptr(), 0, u32::MAX - 1) } {
+                WAIT_OBJECT_0 => Woke::Woken,
+                w if w == WAIT_OBJECT_0 + 1 => Woke::TimedOut,
+                _ => Woke::Other,
+            },
+        )
     }
 }
 
@@ -91,6 +143,11 @@ impl WakeChannel {
             std::thread::sleep(timeout.min(POLL_SLICE));
             return Woke::Other;
         };
+        if timeout < TICK {
+            if let Some(woke) = HIGH_RES_TIMER.with(|t| t.wait(sem, timeout)) {
+                return woke;
+            }
+        }
         let ms = timeout
             .as_micros()
             .div_ceil(1000)
