@@ -181,29 +181,34 @@ fn bench_putframe(dir: &Path, quick: bool) -> Result<(), Failure> {
 /// client reading, begin/abandon (as the two-buffer table above does), which leaves the
 /// publish's own few nanoseconds in the client's figure.
 fn bench_lock(dir: &Path, quick: bool) -> Result<(), Failure> {
-    let iters = if quick { 200_000 } else { 1_000_000 };
-    let rounds = if quick { 5 } else { 9 };
+    let iters = if quick { 100_000 } else { 300_000 };
+    let rounds = if quick { 7 } else { 15 };
     let (w, h) = (64u32, 64u32);
+    // Rounds of the pass and of the server's part alone, taken in turn so that drift hits both
+    // alike; the readers' share is the median of the differences within each round.
     let measure = |server: &mut Server, readers: &mut [Client]| -> (f64, f64, f64) {
-        let handoff = ns_per_iter(rounds, iters, |i| {
-            let _ = server.begin_frame(w, h);
-            let _ = server.end_frame(i as u32);
-            for r in readers.iter_mut() {
-                let _ = black_box(r.lock_frame());
-                let _ = r.unlock_frame();
-            }
-        });
-        let server_alone = if server.kind() == shared_memory_image_client::StreamKind::TwoBuffer {
-            ns_per_iter(rounds, iters, |_| {
-                let _ = server.begin_frame(w, h);
-                server.abandon_frame();
-            })
-        } else {
-            ns_per_iter(rounds, iters, |i| {
+        let two_buffer = server.kind() == shared_memory_image_client::StreamKind::TwoBuffer;
+        let (mut shares, mut passes) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            let pass = ns_per_iter(1, iters, |i| {
                 let _ = server.begin_frame(w, h);
                 let _ = server.end_frame(i as u32);
-            })
-        };
+                for r in readers.iter_mut() {
+                    let _ = black_box(r.lock_frame());
+                    let _ = r.unlock_frame();
+                }
+            });
+            let server_alone = ns_per_iter(1, iters, |i| {
+                let _ = server.begin_frame(w, h);
+                if two_buffer {
+                    server.abandon_frame();
+                } else {
+                    let _ = server.end_frame(i as u32);
+                }
+            });
+            shares.push((pass - server_alone).max(0.0) / readers.len() as f64);
+            passes.push(pass);
+        }
         // Take the last frame, so that each idle lock finds nothing new.
         for r in readers.iter_mut() {
             if let Ok(Some(_)) = r.lock_frame() {
@@ -213,8 +218,7 @@ fn bench_lock(dir: &Path, quick: bool) -> Result<(), Failure> {
         let idle = ns_per_iter(rounds, iters * 5, |_| {
             black_box(readers[0].lock_frame().ok());
         });
-        let per_reader = (handoff - server_alone).max(0.0) / readers.len() as f64;
-        (per_reader, idle, handoff)
+        (median(shares), idle, median(passes))
     };
     let path = stream_file(dir, "block2.shm", w, h)?;
     let mut server = Server::create(&path).map_err(|e| describe(e, &path))?;
