@@ -113,7 +113,8 @@ pub fn run(a: InspectArgs) -> Result<(), Failure> {
             }
             Ok(None) => println!(
                 "note: {} carries the broadcast marker but no broadcast layout this version \
-                 reads (another version, or a damaged file); its two-buffer view follows\n",
+                 reads (another version, a damaged file, or pixels that happen to spell the \
+                 marker); its two-buffer view follows\n",
                 a.file.display()
             ),
             Err(e) => {

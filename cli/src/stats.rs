@@ -61,7 +61,8 @@ impl Latency {
     }
 }
 
-/// Prints a status line at most twice a second: in place on a terminal, one line each otherwise.
+/// Prints a status line at most once a period (twice a second by default): in place on a
+/// terminal, one line each otherwise.
 pub struct Ticker {
     last: Instant,
     tty: bool,
@@ -93,7 +94,8 @@ impl Ticker {
         }
     }
 
-    /// Prints `line()` if half a second passed since the last one.
+    /// Prints `line()` if the period (half a second unless made with [`Ticker::every`]) passed
+    /// since the last one.
     pub fn tick(&mut self, line: impl FnOnce() -> String) {
         if !self.enabled || self.last.elapsed() < self.period {
             return;
