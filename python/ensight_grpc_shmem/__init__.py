@@ -12,9 +12,11 @@ exceptions::
     shm.stream_unlock(c)
 
 and there is more: ``stream_lock(c, copy=False)`` returns the pixels as a read-only numpy
-array viewing shared memory (no copy), ``stream_lock(c, timeout=0.5)`` waits for a frame, and
-:class:`Server`, :class:`Client` and :func:`create_file` form an object API with context
-managers.
+array viewing shared memory (no copy, kept mapped by the library for as long as the array
+lives), ``stream_lock(c, timeout=0.5)`` waits for a frame, a loop calling ``stream_lock``
+without a pause waits for frames instead of spinning (:func:`set_polling`), :func:`cdef` hands
+the C API to cffi, and :class:`Server`, :class:`Client` and :func:`create_file` form an object
+API with context managers.
 """
 
 from __future__ import annotations
@@ -27,9 +29,11 @@ import threading
 from typing import Any, Dict, Optional, Union
 
 from . import _native as _n
+from ._cffi import cdef, get_include
 from ._native import errorstring, library_path
-from ._streams import PixelDataError, Stream as _Stream, StreamError, check as _check
-from ._streams import close_all as _close_all, lock as _lock, pixel_pointer as _pixel_pointer
+from ._streams import PixelDataError, PollingSettings, Stream as _Stream, StreamError
+from ._streams import check as _check, close_all as _close_all, get_polling, lock as _lock
+from ._streams import pixel_pointer as _pixel_pointer, set_polling
 from ._objects import Client, Frame, FrameWriter, Server, create_file, save_png
 
 __all__ = [
@@ -48,6 +52,11 @@ __all__ = [
     "StreamError",
     "PixelDataError",
     "library_path",
+    "set_polling",
+    "get_polling",
+    "PollingSettings",
+    "cdef",
+    "get_include",
 ]
 
 #: API version of the transport (``IMAGESTREAM_API_VERSION``).
@@ -88,7 +97,7 @@ IMAGESTREAM_FRAME_TOO_LARGE = _n.FRAME_TOO_LARGE
 IMAGESTREAM_LOCKED = _n.LOCKED
 
 # Stream ids are never reused, so an id kept after stream_destroy can never reach a newer stream.
-_streams: Dict[int, _Stream] = {}
+_stream_table: Dict[int, _Stream] = {}
 _table_lock = threading.Lock()
 _next_id = itertools.count(1)
 
@@ -96,8 +105,8 @@ PathLike = Union[str, bytes, "os.PathLike[str]"]
 
 
 def _get(stream_id: int) -> _Stream:
-    with _table_lock:
-        s = _streams.get(stream_id) if isinstance(stream_id, int) else None
+    # A dict lookup is atomic under the GIL; the table lock only orders creation and removal.
+    s = _stream_table.get(stream_id) if isinstance(stream_id, int) else None
     if s is None:
         raise RuntimeError("Unknown stream id")
     return s
@@ -116,7 +125,7 @@ def stream_create(filename: PathLike, options: int = OPTIONS_NONE) -> int:
     s = _Stream(filename, options)
     with _table_lock:
         stream_id = next(_next_id)
-        _streams[stream_id] = s
+        _stream_table[stream_id] = s
     return stream_id
 
 
@@ -133,23 +142,32 @@ def stream_lock(
     - ``copy=False``: ``pixeldata`` is a read-only numpy array of shape ``(height, width, 3)``
       and dtype uint8 viewing shared memory, without a copy. Its contents are the frame until
       :func:`stream_unlock`; after that the server may overwrite them. Using it later, even
-      after :func:`stream_destroy`, never crashes: the array keeps its memory mapped.
-    - ``timeout``: seconds to wait for a frame (``None`` or 0: do not wait; ``math.inf``: wait
-      for ever). The wait uses no CPU, does not hold the GIL, and returns as soon as the server
+      after :func:`stream_destroy`, after the file was deleted or after it was truncated,
+      never crashes: the array holds a reference that keeps the library's mapping alive, and
+      pages the file lost read as zeros.
+    - ``timeout``: seconds to wait for a frame (0: do not wait; ``math.inf``: wait for ever).
+      The wait uses no CPU, does not hold the GIL, and returns as soon as the server
       publishes.
+    - ``timeout=None`` (the default) does not wait either, with one exception that makes a
+      polling loop cheap: a call that comes right after a call on this stream that found no
+      frame waits up to 20 ms for the next frame (GIL released). See :func:`set_polling`.
 
     Raises ``RuntimeError`` for an unknown id or a library error (for instance a server
     stream, or a frame already locked).
     """
-    s = _get(stream_id)
+    # _get() inlined: this is the hot path of a polling loop.
+    s = _stream_table.get(stream_id) if isinstance(stream_id, int) else None
+    if s is None:
+        raise RuntimeError("Unknown stream id")
     code, frame = _lock(s, timeout)
     if frame is None:
         return code
-    w, h = frame.iWidth, frame.iHeight
+    w = frame.iWidth
+    h = frame.iHeight
     if copy:
         pixels: Any = ctypes.string_at(frame.buffer, w * h * 3)
     else:
-        pixels = s.view(frame, state=3, match_header=True)
+        pixels = s.view(frame.buffer, w, h)
     return {"width": w, "height": h, "framenumber": frame.iFrame, "pixeldata": pixels}
 
 
@@ -186,7 +204,7 @@ def stream_destroy(stream_id: int) -> int:
     """Destroys a stream (a client detaches). Returns ``ERROR_NOERROR``; the id is unknown
     afterwards."""
     with _table_lock:
-        s = _streams.pop(stream_id, None) if isinstance(stream_id, int) else None
+        s = _stream_table.pop(stream_id, None) if isinstance(stream_id, int) else None
     if s is None:
         raise RuntimeError("Unknown stream id")
     return _check(s.close())

@@ -1,8 +1,13 @@
-"""Loading the shared library and declaring the C functions for ctypes.
+"""Loading the shmimg shared library and declaring its C functions for ctypes.
 
-The library is looked up, in order: the path in the ``SHMIMG_LIBRARY`` environment variable,
-the copy bundled in this package by ``pip install``, the ``target/release`` folder of the source
-tree this package sits in (for development), and the system's library path.
+The library (``libshared_memory_image_client.so`` on Linux, ``shared_memory_image_client.dll``
+on Windows, ``libshared_memory_image_client.dylib`` on macOS) is looked up, in order: the path
+in the ``SHMIMG_LIBRARY`` environment variable (and nothing else when it is set), the copy
+bundled in this package by ``pip install`` or the wheel, the ``target/release`` folder of the
+source tree this package sits in (for development), and the system's library path.
+
+ctypes releases the GIL during every call made through :data:`lib`, so a thread blocked in
+``SharedMemoryImageStream_lockwait`` lets the other threads run.
 """
 
 from __future__ import annotations
@@ -11,8 +16,9 @@ import ctypes
 import ctypes.util
 import os
 from pathlib import Path
+from typing import List, Optional
 
-LIBRARY_NAME = "libshared_memory_image_client.so"
+from ._libname import BASE_NAME, library_filename
 
 #: Result codes of the C API.
 NOERROR = 0
@@ -51,40 +57,52 @@ class SharedMemoryFrame(ctypes.Structure):
 
 
 FramePtr = ctypes.POINTER(SharedMemoryFrame)
+#: ``SharedMemoryImageStream`` and ``SharedMemoryMapping``: opaque handles.
 Handle = ctypes.c_void_p
+MappingHandle = ctypes.c_void_p
+
+ENV_LIBRARY = "SHMIMG_LIBRARY"
 
 
-def _candidates() -> list[str]:
-    found = []
-    env = os.environ.get("SHMIMG_LIBRARY")
+def candidates(platform: Optional[str] = None) -> List[str]:
+    """The files the library is looked for in, in order (the system's search comes after
+    them). ``platform`` is a ``sys.platform`` value (default: this interpreter's)."""
+    env = os.environ.get(ENV_LIBRARY)
     if env:
         return [env]
+    name = library_filename(platform)
     here = Path(__file__).resolve().parent
-    found.append(str(here / LIBRARY_NAME))
+    found = [str(here / name)]
     for parent in here.parents:
-        found.append(str(parent / "target" / "release" / LIBRARY_NAME))
         if (parent / "Cargo.toml").exists():
+            found.append(str(parent / "target" / "release" / name))
             break
-    system = ctypes.util.find_library("shared_memory_image_client")
-    if system:
-        found.append(system)
     return found
 
 
 def _load() -> ctypes.CDLL:
     tried = []
-    for path in _candidates():
-        if os.environ.get("SHMIMG_LIBRARY") or os.path.exists(path) or "/" not in path:
-            try:
-                return ctypes.CDLL(path)
-            except OSError as e:
-                tried.append(f"{path}: {e}")
-        else:
+    explicit = bool(os.environ.get(ENV_LIBRARY))
+    for path in candidates():
+        if not explicit and not os.path.exists(path):
             tried.append(f"{path}: not found")
+            continue
+        try:
+            return ctypes.CDLL(path)
+        except OSError as e:
+            tried.append(f"{path}: {e}")
+    if not explicit:
+        # Only now ask the system: find_library may start a compiler or ldconfig.
+        system = ctypes.util.find_library(BASE_NAME)
+        if system:
+            try:
+                return ctypes.CDLL(system)
+            except OSError as e:
+                tried.append(f"{system}: {e}")
     raise ImportError(
         "ensight_grpc_shmem cannot find the shmimg shared library "
-        f"({LIBRARY_NAME}); install the package with `pip install ./python` from the "
-        "source tree, or set SHMIMG_LIBRARY to the library's path. Tried:\n  "
+        f"({library_filename()}); install the package with `pip install ./python` from the "
+        f"source tree or from a wheel, or set {ENV_LIBRARY} to the library's path. Tried:\n  "
         + "\n  ".join(tried)
     )
 
@@ -104,9 +122,12 @@ _signatures = {
     "SharedMemoryImageStream_errorstring": (ctypes.c_char_p, [_c_int]),
     "SharedMemoryImageStream_putframe": (_c_int, [Handle, FramePtr]),
     "SharedMemoryImageStream_createfile": (_c_int, [ctypes.c_char_p, _u32, _u32]),
+    "SharedMemoryImageStream_createfilemode": (_c_int, [ctypes.c_char_p, _u32, _u32, _u32]),
     "SharedMemoryImageStream_beginframe": (_c_int, [Handle, _u32, _u32, ctypes.POINTER(FramePtr)]),
     "SharedMemoryImageStream_endframe": (_c_int, [Handle, _u32]),
     "SharedMemoryImageStream_abortframe": (_c_int, [Handle]),
+    "SharedMemoryImageStream_retainmapping": (_c_int, [Handle, ctypes.POINTER(MappingHandle)]),
+    "SharedMemoryImageStream_releasemapping": (_c_int, [MappingHandle]),
 }
 for _name, (_res, _args) in _signatures.items():
     _fn = getattr(lib, _name)
@@ -121,5 +142,6 @@ def errorstring(code: int) -> str:
 
 
 def fspath_bytes(path: "str | os.PathLike[str] | bytes") -> bytes:
-    """A path as the bytes the C API takes."""
+    """A path as the bytes the C API takes (UTF-8 on Windows, as the library expects)."""
     return os.fsencode(path)
+

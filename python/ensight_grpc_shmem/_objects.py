@@ -15,14 +15,25 @@ import numpy as np
 from . import _native as n
 from ._streams import PixelDataError, Stream, StreamError, check, lock, pixel_pointer
 
-def create_file(path: "str | bytes | os.PathLike[str]", max_width: int, max_height: int) -> int:
+
+def create_file(
+    path: "str | bytes | os.PathLike[str]",
+    max_width: int,
+    max_height: int,
+    mode: Optional[int] = None,
+) -> int:
     """Creates ``path`` (or grows an existing file) so that frames up to ``max_width`` x
     ``max_height`` fit, never below the 10 MiB minimum, with its space really allocated.
-    Returns the file's length. Raises :class:`StreamError` on failure."""
-    check(
-        n.lib.SharedMemoryImageStream_createfile(n.fspath_bytes(path), max_width, max_height),
-        os.fsdecode(n.fspath_bytes(path)),
-    )
+    A new file is readable and writable by its owner only (0600), or gets exactly ``mode``
+    (for instance ``0o660`` for a group sharing streams; it must include 0600); an existing
+    file keeps its permissions. Returns the file's length. Raises :class:`StreamError` on
+    failure."""
+    raw = n.fspath_bytes(path)
+    if mode is None:
+        code = n.lib.SharedMemoryImageStream_createfile(raw, max_width, max_height)
+    else:
+        code = n.lib.SharedMemoryImageStream_createfilemode(raw, max_width, max_height, mode)
+    check(code, os.fsdecode(raw))
     return os.stat(path).st_size
 
 
@@ -61,12 +72,13 @@ class Frame:
     @property
     def array(self) -> np.ndarray:
         """The pixels as a read-only ``(height, width, 3)`` uint8 numpy array viewing shared
-        memory (no copy). Valid until :meth:`unlock`; afterwards the server may overwrite its
-        contents, but using it never crashes."""
+        memory (no copy). It shows the frame until :meth:`unlock`; afterwards the server may
+        overwrite what it shows, but using it never crashes (it keeps the library's mapping
+        alive, even after the client is closed or the file truncated)."""
         if self._array is None:
             if not self.locked:
                 raise ValueError("the frame is unlocked; take the array before unlocking")
-            self._array = self._stream.view(self._frame, state=3, match_header=True)
+            self._array = self._stream.view(self._frame.buffer, self.width, self.height)
         return self._array
 
     def tobytes(self) -> bytes:
@@ -136,8 +148,9 @@ class Client(_StreamOwner):
         self._current: Optional[Frame] = None
 
     def lock(self, timeout: Optional[float] = None) -> Optional[Frame]:
-        """Locks the newest frame, waiting up to ``timeout`` seconds (``None``: do not wait;
-        ``math.inf``: for ever). Returns ``None`` when no frame came. Raises
+        """Locks the newest frame, waiting up to ``timeout`` seconds (``math.inf``: for ever;
+        ``None``: do not wait, except for the short polling wait right after a lock that found
+        nothing, see :func:`set_polling`). Returns ``None`` when no frame came. Raises
         :class:`StreamError` when a frame is already locked."""
         if self._stream.closed:
             raise ValueError("the client is closed")
@@ -159,7 +172,6 @@ class Client(_StreamOwner):
                 frame.unlock()
 
 
-
 class FrameWriter:
     """A frame a :class:`Server` renders straight into shared memory (no copy). Write into
     :attr:`array`, then :meth:`publish`; leaving a ``with`` block publishes, or gives the
@@ -171,7 +183,7 @@ class FrameWriter:
         self.width: int = frame.iWidth
         self.height: int = frame.iHeight
         #: The frame's pixels, a writable ``(height, width, 3)`` uint8 array in shared memory.
-        self.array: np.ndarray = stream.view(frame, state=1, match_header=False)
+        self.array: np.ndarray = stream.view(frame.buffer, frame.iWidth, frame.iHeight, writable=True)
         self.open = True
 
     def publish(self, frame_number: Optional[int] = None) -> int:
@@ -253,7 +265,6 @@ class Server(_StreamOwner):
             return None
         check(code)
         return FrameWriter(self, self._stream, ptr.contents)
-
 
 
 __all__ = ["Client", "Frame", "FrameWriter", "Server", "create_file", "save_png", "StreamError"]
