@@ -11,6 +11,7 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::process::Command;
 use std::ptr::null_mut;
 use std::time::{Duration, Instant};
@@ -18,9 +19,11 @@ use std::time::{Duration, Instant};
 use common::*;
 use shared_memory_image_client::ffi::*;
 
+#[cfg(unix)]
 const CHILD_ENV: &str = "SHMIMG_FAULT_CHILD";
 
 /// Runs the ignored test `test` in a child process and returns its exit status and output.
+#[cfg(unix)]
 fn child(test: &str, arg: &str) -> (std::process::ExitStatus, String) {
     let out = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -38,6 +41,7 @@ fn child(test: &str, arg: &str) -> (std::process::ExitStatus, String) {
     (out.status, text)
 }
 
+#[cfg(unix)]
 fn run_in_child(test: &str, arg: &str) {
     let (status, text) = child(test, arg);
     assert!(
@@ -48,6 +52,7 @@ fn run_in_child(test: &str, arg: &str) {
 }
 
 /// The argument the parent gave this child, `None` when not running as a child.
+#[cfg(unix)]
 fn child_arg() -> Option<String> {
     std::env::var(CHILD_ENV).ok()
 }
@@ -62,12 +67,14 @@ fn lockwait(h: SharedMemoryImageStream, ms: u32) -> i32 {
     rc
 }
 
+#[cfg(unix)]
 fn begin(h: SharedMemoryImageStream, w: u32, hgt: u32) -> i32 {
     let mut fr: SharedMemoryFrame = null_mut();
     // SAFETY: valid out-pointer; any handle value is accepted.
     unsafe { SharedMemoryImageStream_beginframe(h, w, hgt, &mut fr) }
 }
 
+#[cfg(unix)]
 fn end(h: SharedMemoryImageStream, n: u32) -> i32 {
     // SAFETY: any handle value is accepted.
     unsafe { SharedMemoryImageStream_endframe(h, n) }

@@ -81,7 +81,16 @@ pub(crate) enum Wake {
     /// At least one waiter was asleep and was woken.
     WokeSome,
     /// Nobody was asleep to be woken: the waiters counted in the file have not gone to sleep yet,
-    /// or are dead.
+    /// or are dead. (Systems that cannot tell never say so.)
+    #[cfg_attr(
+        not(any(
+            target_os = "linux",
+            target_os = "android",
+            target_os = "macos",
+            windows
+        )),
+        allow(dead_code)
+    )]
     WokeNobody,
     /// The platform cannot tell.
     Unknown,

@@ -1,7 +1,7 @@
 //! Waking a waiting client: the waiter counts of the file and the length of a client's sleeps.
 //! The sleep itself is the platform's cross-process wait on a buffer header's 4-byte state word
 //! (offset 20: the state byte and the three pad bytes): a futex on Linux, a named semaphore on
-//! Windows (see [`crate::platform`]).
+//! Windows (the platform layer).
 //!
 //! A waiting client counts itself in `pad[0]` of the buffer it waits on, so that a server wakes
 //! (one system call) only when someone waits; the server's check of that count is a plain load
