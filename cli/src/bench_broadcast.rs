@@ -59,25 +59,26 @@ fn read_all(readers: &mut [Client]) -> Result<(), Failure> {
     Ok(())
 }
 
-/// One measurement of `iters` putframes and `iters` memcpys into a buffer the server took,
-/// interleaved (the memcpy first when `copy_first`): nanoseconds per frame of each. The
-/// memcpy'd frame is published too (untimed), so that both walk through the buffers alike, and
-/// the readers lock every frame (untimed).
+/// `pairs` putframes and `pairs` memcpys into a buffer the server took, in turn (the memcpy
+/// first when `copy_first`): the nanoseconds of each pair. The memcpy'd frame is published too
+/// (untimed), so that both walk through the buffers alike, and the readers lock every frame
+/// (untimed).
 fn put_and_copy(
     server: &mut Server,
     readers: &mut [Client],
     src: &[u8],
     (w, h): (u32, u32),
-    iters: u64,
+    pairs: u64,
     copy_first: bool,
-) -> Result<(f64, f64), Failure> {
-    let (mut put, mut copy) = (Duration::ZERO, Duration::ZERO);
-    for i in 0..2 * iters {
+) -> Result<Vec<(f64, f64)>, Failure> {
+    let mut out = Vec::new();
+    let mut pair = (0.0, 0.0);
+    for i in 0..2 * pairs {
         let n = i as u32;
         if (i % 2 == 0) != copy_first {
             let t = Instant::now();
             let r = server.put_frame(n, w, h, black_box(src));
-            put += t.elapsed();
+            pair.0 = t.elapsed().as_nanos() as f64;
             if r != Ok(PutOutcome::Delivered) {
                 return Err(Failure::new(format!("bench: putframe gave {r:?}")));
             }
@@ -89,20 +90,23 @@ fn put_and_copy(
             };
             let t = Instant::now();
             wr.copy_from_slice(black_box(src));
-            copy += t.elapsed();
+            pair.1 = t.elapsed().as_nanos() as f64;
             wr.publish(n);
         }
         read_all(readers)?;
+        if i % 2 == 1 {
+            out.push(pair);
+        }
     }
-    let per = |d: Duration| d.as_nanos() as f64 / iters as f64;
-    Ok((per(put), per(copy)))
+    Ok(out)
 }
 
-/// Medians over `reps` of [`put_and_copy`] (putframe ns, memcpy ns, and the ratio of the two
-/// within each repetition, which drift in memory bandwidth affects least), after a warm-up that writes every buffer twice (the
-/// first write of each page of a fresh mapping takes a page fault). Every other repetition
-/// starts with the memcpy, so that neither always lands in the same buffers (with an even number
-/// of buffers, strict alternation would give each its own half of them).
+/// putframe ns, memcpy ns, and the ratio within each pair (which drift and bursts of competing
+/// memory traffic affect least): medians over `reps` repetitions of 4 pairs, after a warm-up that
+/// writes every buffer twice (the first write of each page of a fresh mapping takes a page
+/// fault). Every other repetition starts with the memcpy, so that neither always lands in the
+/// same buffers (with an even number of buffers, strict alternation would give each its own
+/// half of them).
 fn put_vs_copy(
     server: &mut Server,
     readers: &mut [Client],
@@ -115,14 +119,15 @@ fn put_vs_copy(
         shared_memory_image_client::StreamKind::Broadcast { buffers } => buffers as u64,
     };
     put_and_copy(server, readers, src, size, buffers, false)?;
-    let (mut put, mut copy, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    let mut pairs = Vec::new();
     for rep in 0..reps {
-        let (p, c) = put_and_copy(server, readers, src, size, 4, rep % 2 == 1)?;
-        put.push(p);
-        copy.push(c);
-        ratio.push(p / c);
+        pairs.extend(put_and_copy(server, readers, src, size, 4, rep % 2 == 1)?);
     }
-    Ok((median(put), median(copy), median(ratio)))
+    Ok((
+        median(pairs.iter().map(|p| p.0).collect()),
+        median(pairs.iter().map(|p| p.1).collect()),
+        median(pairs.iter().map(|p| p.0 / p.1).collect()),
+    ))
 }
 
 /// putframe of 4K frames against memcpy, for each reader count and for the two-buffer stream.
@@ -165,7 +170,7 @@ fn bench_putframe(dir: &Path, quick: bool) -> Result<(), Failure> {
     }
     table(
         "broadcast putframe vs memcpy into the same mapping, 3840x2160 (medians per frame, and \
-         of the ratio within each repetition; target: ratio at most 1.05)",
+         of the ratio within each pair of frames; target: ratio at most 1.05)",
         &["stream", "memcpy us", "putframe us", "ratio"],
         &rows,
     );
