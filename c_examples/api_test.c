@@ -45,6 +45,8 @@ int main(int argc, char **argv)
     SharedMemoryImageStream server = NULL, client = NULL, stale;
     struct _SharedMemoryFrame frame;
     SharedMemoryFrame locked = NULL;
+    SharedMemoryMapping streams_mapping = NULL, kept_mapping = NULL;
+    const uint8_t *kept_pixels = NULL;
     static uint8_t pixels[64 * 48 * 3];
     int code;
 
@@ -139,6 +141,32 @@ int main(int argc, char **argv)
     CHECK_EQ(locked->buffer[8 * 8 * 3 - 1], 9);
     CHECK_EQ(SharedMemoryImageStream_unlock(client), IMAGESTREAM_NOERROR);
 
+    /* Keeping a mapping alive: a frame read after unlock and after destroy (the file too is
+     * gone below), through a counted reference to the client's mapping. */
+    {
+        SharedMemoryMapping mapping = NULL, bad = (SharedMemoryMapping)&streams[3];
+        const uint8_t *kept;
+        frame.iFrame = 4;
+        memset(pixels, 0x5C, sizeof pixels);
+        CHECK_EQ(SharedMemoryImageStream_putframe(server, &frame), IMAGESTREAM_NOERROR);
+        CHECK_EQ(SharedMemoryImageStream_lock(client, &locked), IMAGESTREAM_NOERROR);
+        kept = locked->buffer;
+        CHECK_EQ(SharedMemoryImageStream_retainmapping(client, NULL), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(SharedMemoryImageStream_retainmapping(NULL, &mapping), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(mapping == NULL, 1);
+        CHECK_EQ(SharedMemoryImageStream_retainmapping(client, &mapping), IMAGESTREAM_NOERROR);
+        CHECK_EQ(mapping != NULL, 1);
+        CHECK_EQ(SharedMemoryImageStream_unlock(client), IMAGESTREAM_NOERROR);
+        CHECK_EQ(kept[0], 0x5C);
+        CHECK_EQ(kept[64 * 48 * 3 - 1], 0x5C);
+        CHECK_EQ(SharedMemoryImageStream_releasemapping(bad), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(SharedMemoryImageStream_releasemapping(NULL), IMAGESTREAM_BAD_ARGS);
+        /* The server's mapping can be retained too (for frames written through beginframe). */
+        CHECK_EQ(SharedMemoryImageStream_retainmapping(server, &streams_mapping), IMAGESTREAM_NOERROR);
+        kept_mapping = mapping;
+        kept_pixels = kept;
+    }
+
     /* A second client attaches to a stream in progress: RECONNECTING, with a valid handle. */
     CHECK_EQ(SharedMemoryImageStream_create(path, 0, &streams[1]), IMAGESTREAM_RECONNECTING);
     CHECK_EQ(SharedMemoryImageStream_destroy(streams[1]), IMAGESTREAM_NOERROR);
@@ -153,6 +181,51 @@ int main(int argc, char **argv)
     CHECK_EQ(SharedMemoryImageStream_putframe(server, &frame), IMAGESTREAM_BAD_ARGS);
     CHECK_EQ(SharedMemoryImageStream_destroy(NULL), IMAGESTREAM_BAD_ARGS);
 
+    /* The retained mappings outlive both streams and the file's name. */
+    CHECK_EQ(SharedMemoryImageStream_retainmapping(client, &streams_mapping), IMAGESTREAM_BAD_ARGS);
+    remove(path);
+    CHECK_EQ(kept_pixels[1], 0x5C);
+    CHECK_EQ(kept_pixels[64 * 48 * 3 - 2], 0x5C);
+    CHECK_EQ(SharedMemoryImageStream_releasemapping(kept_mapping), IMAGESTREAM_NOERROR);
+    CHECK_EQ(SharedMemoryImageStream_releasemapping(kept_mapping), IMAGESTREAM_BAD_ARGS);
+    CHECK_EQ(SharedMemoryImageStream_releasemapping(streams_mapping), IMAGESTREAM_NOERROR);
+
+    /* Broadcast streams: one server, readers attaching with the original call. */
+    {
+        char bpath[4096];
+        SharedMemoryImageStream bserver = NULL, readers[3] = {NULL, NULL, NULL};
+        int r;
+        snprintf(bpath, sizeof bpath, "%s/api_test_broadcast.shm", argv[1]);
+        remove(bpath);
+        CHECK_EQ(SharedMemoryImageStream_createbroadcast(NULL, 64, 48, 3, 0, &bserver), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(SharedMemoryImageStream_createbroadcast(bpath, 64, 48, 2, 0, &bserver), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(SharedMemoryImageStream_createbroadcast(bpath, 64, 48, 3, IMAGESTREAM_OPTIONS_SERVER, &bserver),
+                 IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(SharedMemoryImageStream_createbroadcast(bpath, 64, 48, 3, 0, NULL), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(bserver == NULL, 1);
+        CHECK_EQ(SharedMemoryImageStream_createbroadcast(bpath, 64, 48, 3, 0, &bserver), IMAGESTREAM_NOERROR);
+        frame.iFrame = 7;
+        CHECK_EQ(SharedMemoryImageStream_putframe(bserver, &frame), IMAGESTREAM_UNCONNECTED);
+        for (r = 0; r < 3; r++)
+            CHECK_EQ(SharedMemoryImageStream_create(bpath, IMAGESTREAM_OPTIONS_NONE, &readers[r]), IMAGESTREAM_NOERROR);
+        CHECK_EQ(SharedMemoryImageStream_lock(bserver, &locked), IMAGESTREAM_IS_SERVER);
+        CHECK_EQ(SharedMemoryImageStream_putframe(bserver, &frame), IMAGESTREAM_NOERROR);
+        for (r = 0; r < 3; r++) {
+            CHECK_EQ(SharedMemoryImageStream_lock(readers[r], &locked), IMAGESTREAM_NOERROR);
+            CHECK_EQ(locked->iFrame, 7);
+            CHECK_EQ(locked->buffer[64 * 48 * 3 - 1], 0x5C);
+        }
+        for (r = 0; r < 3; r++) {
+            CHECK_EQ(SharedMemoryImageStream_unlock(readers[r]), IMAGESTREAM_NOERROR);
+            CHECK_EQ(SharedMemoryImageStream_lock(readers[r], &locked), IMAGESTREAM_NO_FRAMEAVAILABLE);
+            CHECK_EQ(SharedMemoryImageStream_destroy(readers[r]), IMAGESTREAM_NOERROR);
+        }
+        CHECK_EQ(SharedMemoryImageStream_destroy(bserver), IMAGESTREAM_NOERROR);
+        CHECK_EQ(strcmp(SharedMemoryImageStream_errorstring(IMAGESTREAM_TOO_MANY_READERS),
+                        SharedMemoryImageStream_errorstring(-13)) != 0, 1);
+        remove(bpath);
+    }
+
     /* createfile. */
     {
         char made[4096];
@@ -161,6 +234,11 @@ int main(int argc, char **argv)
         CHECK_EQ(SharedMemoryImageStream_createfile(made, 0, 8), IMAGESTREAM_BAD_ARGS);
         CHECK_EQ(SharedMemoryImageStream_createfile(made, 3840, 2160), IMAGESTREAM_NOERROR);
         CHECK_EQ(portable_file_size(made), 48L + 2L * 3840 * 2160 * 3);
+        remove(made);
+        CHECK_EQ(SharedMemoryImageStream_createfilemode(made, 8, 8, 0400), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(SharedMemoryImageStream_createfilemode(made, 8, 8, 01660), IMAGESTREAM_BAD_ARGS);
+        CHECK_EQ(SharedMemoryImageStream_createfilemode(made, 8, 8, 0660), IMAGESTREAM_NOERROR);
+        CHECK_EQ(portable_file_size(made), 10L * 1024 * 1024);
         remove(made);
     }
 
