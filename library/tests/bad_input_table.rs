@@ -2,6 +2,10 @@
 //! pointers and absurd sizes, and renders what each returned as the README's table. The test
 //! fails when the README's table differs; `SHMIMG_UPDATE_README=1 cargo test --test
 //! bad_input_table` rewrites it from the results.
+//!
+//! Generated on Unix only: files cannot be truncated under a mapping on Windows, and under Wine
+//! a deleted file keeps its name while open; `c_api_errors.rs` covers the codes on Windows.
+#![cfg(unix)]
 
 mod common;
 
@@ -31,6 +35,7 @@ fn name(code: i32) -> String {
         IMAGESTREAM_IS_NOTSERVER => "IS_NOTSERVER",
         IMAGESTREAM_FRAME_TOO_LARGE => "FRAME_TOO_LARGE",
         IMAGESTREAM_LOCKED => "LOCKED",
+        IMAGESTREAM_TOO_MANY_READERS => "TOO_MANY_READERS",
         other => return format!("{other}"),
     };
     format!("`{n}`")
@@ -126,6 +131,64 @@ fn abortframe(_: &Env, h: SharedMemoryImageStream) -> i32 {
 fn destroy_(_: &Env, h: SharedMemoryImageStream) -> i32 {
     unsafe { SharedMemoryImageStream_destroy(h) }
 }
+fn retain(_: &Env, h: SharedMemoryImageStream) -> i32 {
+    let mut m: SharedMemoryMapping = null_mut();
+    let rc = unsafe { SharedMemoryImageStream_retainmapping(h, &mut m) };
+    if rc == IMAGESTREAM_NOERROR {
+        unsafe { SharedMemoryImageStream_releasemapping(m) };
+    }
+    rc
+}
+
+/// A server and a client on a file.
+struct Pair {
+    _f: TempStreamFile,
+    server: SharedMemoryImageStream,
+    client: SharedMemoryImageStream,
+}
+
+impl Drop for Pair {
+    fn drop(&mut self) {
+        destroy(self.client);
+        destroy(self.server);
+    }
+}
+
+/// Two streams whose file was truncated to nothing, and two whose path was deleted.
+fn damaged_files() -> (Pair, Pair) {
+    let pair = || {
+        let f = TempStreamFile::min();
+        let server = common::server(&f);
+        let (_, client) = common::client(&f);
+        Pair {
+            _f: f,
+            server,
+            client,
+        }
+    };
+    let (truncated, deleted) = (pair(), pair());
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&truncated._f.path)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::fs::remove_file(&deleted._f.path).unwrap();
+    (truncated, deleted)
+}
+
+/// Plain `lock` until something other than "no frame" comes back (at most 2 s).
+fn poll_lock(h: SharedMemoryImageStream) -> i32 {
+    let t = std::time::Instant::now();
+    loop {
+        let mut fr: SharedMemoryFrame = null_mut();
+        let rc = unsafe { SharedMemoryImageStream_lock(h, &mut fr) };
+        if rc != IMAGESTREAM_NO_FRAMEAVAILABLE || t.elapsed().as_secs() >= 2 {
+            return rc;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
 
 fn table() -> String {
     let e = Env::new();
@@ -161,6 +224,7 @@ fn table() -> String {
                 name(SharedMemoryImageStream_create(c"/".as_ptr(), 0, &mut h))
             ),
         );
+        let (truncated, deleted) = damaged_files();
         push(
             "lock",
             row(&e, lock, Some(e.server)),
@@ -168,7 +232,11 @@ fn table() -> String {
                 "frame: {}",
                 name(SharedMemoryImageStream_lock(e.client, null_mut()))
             ),
-            "—".into(),
+            format!(
+                "file truncated: {}; path deleted: {} (within 250 ms)",
+                name(lock(&e, truncated.client)),
+                name(poll_lock(deleted.client))
+            ),
         );
         push(
             "lockwait",
@@ -199,10 +267,11 @@ fn table() -> String {
                 name(SharedMemoryImageStream_putframe(e.server, &mut nobuf))
             ),
             format!(
-                "0x0: {}; 100000x100000: {}; 4294967295x4294967295: {}",
+                "0x0: {}; 100000x100000: {}; 4294967295x4294967295: {}; file truncated: {}",
                 name(SharedMemoryImageStream_putframe(e.server, &mut zero)),
                 name(SharedMemoryImageStream_putframe(e.server, &mut huge)),
-                name(SharedMemoryImageStream_putframe(e.server, &mut max))
+                name(SharedMemoryImageStream_putframe(e.server, &mut max)),
+                name(putframe(&e, truncated.server))
             ),
         );
         let mut fr: SharedMemoryFrame = null_mut();
@@ -263,6 +332,105 @@ fn table() -> String {
                     u32::MAX
                 ))
             ),
+        );
+        push(
+            "createfilemode",
+            ["—".into(), "—".into(), "—".into(), "—".into()],
+            format!(
+                "filename: {}",
+                name(SharedMemoryImageStream_createfilemode(null(), 8, 8, 0o600))
+            ),
+            format!(
+                "mode 0400: {}; mode 01660: {}; 0x10: {}",
+                name(SharedMemoryImageStream_createfilemode(
+                    made_c.as_ptr(),
+                    8,
+                    8,
+                    0o400
+                )),
+                name(SharedMemoryImageStream_createfilemode(
+                    made_c.as_ptr(),
+                    8,
+                    8,
+                    0o1660
+                )),
+                name(SharedMemoryImageStream_createfilemode(
+                    made_c.as_ptr(),
+                    0,
+                    10,
+                    0o600
+                ))
+            ),
+        );
+        let bc = e.f.path.with_extension("broadcast");
+        let bc_c = std::ffi::CString::new(bc.to_str().unwrap()).unwrap();
+        let mut bs: SharedMemoryImageStream = null_mut();
+        let mut other: SharedMemoryImageStream = null_mut();
+        let live = SharedMemoryImageStream_createbroadcast(bc_c.as_ptr(), 8, 8, 3, 0, &mut bs);
+        assert_eq!(live, IMAGESTREAM_NOERROR);
+        push(
+            "createbroadcast",
+            ["—".into(), "—".into(), "—".into(), "—".into()],
+            format!(
+                "filename: {}; stream: {}",
+                name(SharedMemoryImageStream_createbroadcast(null(), 8, 8, 3, 0, &mut other)),
+                name(SharedMemoryImageStream_createbroadcast(bc_c.as_ptr(), 8, 8, 3, 0, null_mut()))
+            ),
+            format!(
+                "2 buffers: {}; 65 buffers: {}; options 0xFFFFFFFF: {}; 0x10: {}; 4294967295x4294967295: {}; a live server on the file: {}",
+                name(SharedMemoryImageStream_createbroadcast(made_c.as_ptr(), 8, 8, 2, 0, &mut other)),
+                name(SharedMemoryImageStream_createbroadcast(made_c.as_ptr(), 8, 8, 65, 0, &mut other)),
+                name(SharedMemoryImageStream_createbroadcast(made_c.as_ptr(), 8, 8, 3, u32::MAX, &mut other)),
+                name(SharedMemoryImageStream_createbroadcast(made_c.as_ptr(), 0, 10, 3, 0, &mut other)),
+                name(SharedMemoryImageStream_createbroadcast(made_c.as_ptr(), u32::MAX, u32::MAX, 64, 0, &mut other)),
+                name(SharedMemoryImageStream_createbroadcast(bc_c.as_ptr(), 8, 8, 3, 0, &mut other))
+            ),
+        );
+        let readers: Vec<_> = (0..64).map(|_| create(&bc_c, 0).1).collect();
+        push(
+            "create on a broadcast file",
+            ["—".into(), "—".into(), "—".into(), "—".into()],
+            "—".into(),
+            format!(
+                "a 65th reader: {}; a second server: {}",
+                name(create(&bc_c, 0).0),
+                name(create(&bc_c, IMAGESTREAM_OPTIONS_SERVER).0)
+            ),
+        );
+        for r in readers {
+            destroy(r);
+        }
+        destroy(bs);
+        let mut m: SharedMemoryMapping = null_mut();
+        push(
+            "retainmapping",
+            row(&e, retain, None),
+            format!(
+                "mapping: {}",
+                name(SharedMemoryImageStream_retainmapping(e.client, null_mut()))
+            ),
+            "—".into(),
+        );
+        assert_eq!(
+            SharedMemoryImageStream_retainmapping(e.client, &mut m),
+            IMAGESTREAM_NOERROR
+        );
+        assert_eq!(
+            SharedMemoryImageStream_releasemapping(m),
+            IMAGESTREAM_NOERROR
+        );
+        push(
+            "releasemapping",
+            [
+                name(SharedMemoryImageStream_releasemapping(null_mut())),
+                name(SharedMemoryImageStream_releasemapping(m)),
+                name(SharedMemoryImageStream_releasemapping(
+                    std::ptr::without_provenance_mut(0x7777_0000),
+                )),
+                "—".into(),
+            ],
+            "—".into(),
+            "—".into(),
         );
         let unknown = CStr::from_ptr(SharedMemoryImageStream_errorstring(i32::MIN))
             .to_str()
