@@ -41,6 +41,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, Dict, List, Optional
 
+# Measure the installed package: the folder of this script holds the package's sources, which
+# would otherwise shadow it (sys.path[0] is the script's folder).
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
 SIZES = {"1080p": (1920, 1080), "4K": (3840, 2160)}
 FILE_SIZE = 25 * 1024 * 1024  # what the published client writes
 LOCKS_PER_RUN = 40

@@ -85,7 +85,7 @@ class Frame:
         """A copy of the pixels (``width * height * 3`` bytes)."""
         if not self.locked:
             raise ValueError("the frame is unlocked")
-        return ctypes.string_at(self._frame.buffer, self.width * self.height * 3)
+        return n.copy_bytes(self._frame.buffer, self.width * self.height * 3)
 
     def save_png(self, path: "str | os.PathLike[str]") -> None:
         """Writes the frame as a PNG file."""
@@ -96,7 +96,7 @@ class Frame:
         if self.locked:
             self.locked = False
             if not self._stream.closed:
-                check(n.lib.SharedMemoryImageStream_unlock(self._stream.handle))
+                check(n.quick.SharedMemoryImageStream_unlock(self._stream.handle))
 
     def __enter__(self) -> "Frame":
         return self

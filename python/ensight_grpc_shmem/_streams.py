@@ -26,8 +26,11 @@ import numpy as np
 
 from . import _native as n
 
+# lock never blocks. With polling on it keeps the GIL (the loop sleeps in lockwait instead);
+# with polling off it gives the GIL up, so that a loop spinning on it lets other threads run.
+_lock_keep_gil = n.quick.SharedMemoryImageStream_lock
 _lock_fn = n.lib.SharedMemoryImageStream_lock
-_lockwait_fn = n.lib.SharedMemoryImageStream_lockwait
+_lockwait_fn = n.lib.SharedMemoryImageStream_lockwait  # may sleep: releases the GIL
 _monotonic = time.monotonic
 
 
@@ -135,14 +138,14 @@ class MappingRef:
 
     def __init__(self, stream_handle: Any) -> None:
         handle = n.MappingHandle()
-        check(n.lib.SharedMemoryImageStream_retainmapping(stream_handle, ctypes.byref(handle)))
+        check(n.quick.SharedMemoryImageStream_retainmapping(stream_handle, ctypes.byref(handle)))
         self._handle: Optional[Any] = handle
 
     def __del__(self) -> None:
         handle, self._handle = self._handle, None
         if handle is not None:
             try:
-                n.lib.SharedMemoryImageStream_releasemapping(handle)
+                n.quick.SharedMemoryImageStream_releasemapping(handle)
             except Exception:  # interpreter shutdown: the process unmaps everything anyway
                 pass
 
@@ -226,7 +229,7 @@ class Stream:
         if mapping is None or self.closed:
             if writable:
                 raise StreamError(n.MEMORY_ALLOC_ERROR, "cannot keep the stream's mapping alive")
-            data = ctypes.string_at(address, width * height * 3)
+            data = n.copy_bytes(address, width * height * 3)
             return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
         base = np.asarray(_Pixels(address, width, height, not writable, mapping))
         if len(self._views) >= _VIEW_CACHE_SIZE:
@@ -295,10 +298,12 @@ def lock(stream: Stream, timeout: Optional[float]) -> Tuple[int, Optional[n.Shar
     out = ctypes.byref(ptr)
     if timeout is None:
         empty_at = stream.empty_at
-        if empty_at is not None and _poll_wait_ms and _monotonic() - empty_at < _poll_idle:
+        if not _poll_wait_ms:
+            code = _lock_fn(stream.handle, out)
+        elif empty_at is not None and _monotonic() - empty_at < _poll_idle:
             code = _lockwait_fn(stream.handle, out, _poll_wait_ms)
         else:
-            code = _lock_fn(stream.handle, out)
+            code = _lock_keep_gil(stream.handle, out)
     else:
         code = _lock_waiting(stream, out, timeout)
     if code == n.NOERROR:
