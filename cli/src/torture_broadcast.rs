@@ -36,6 +36,11 @@ const GIVE_BACK_LIMIT: Duration = Duration::from_secs(1);
 /// failure (generous: a process under Wine takes a while to start).
 const PATIENCE: Duration = Duration::from_secs(20);
 
+/// How long past its time a reader that has not checked a frame yet goes on waiting for one,
+/// and the server goes on serving while readers are attached (a starved machine may start the
+/// last readers late).
+const OVERTIME: Duration = Duration::from_secs(30);
+
 /// What one reader process (one incarnation) reported.
 #[derive(Debug, Default, Clone)]
 struct ReaderView {
@@ -354,9 +359,10 @@ pub fn run(a: &TortureArgs) -> Result<(), Failure> {
             std::thread::sleep(Duration::from_millis(20 + next(180)));
             let i = next(readers.len() as u64) as usize;
             let view = readers[i].view;
-            // Every other kill waits (a while) for the victim to hold a frame.
+            // Every other kill waits for the victim to hold a frame (it does every few
+            // milliseconds, unless the machine is starved of CPU).
             let aimed = log.killed % 2 == 0
-                && wait_until(Duration::from_millis(500), || {
+                && wait_until(Duration::from_secs(2), || {
                     lock(&shared).readers[view].holding
                 });
             kill_and_measure(
@@ -399,7 +405,7 @@ pub fn run(a: &TortureArgs) -> Result<(), Failure> {
     let mut final_readers_reading = 0u64;
     for r in &mut readers {
         let finished = wait_until(
-            end.saturating_duration_since(Instant::now()) + PATIENCE,
+            end.saturating_duration_since(Instant::now()) + OVERTIME + PATIENCE,
             || matches!(r.child.try_wait(), Ok(Some(_))),
         );
         if !finished {
@@ -417,7 +423,7 @@ pub fn run(a: &TortureArgs) -> Result<(), Failure> {
             final_readers_reading += 1;
         }
     }
-    let server_ok = wait_until(Duration::from_secs(2) + PATIENCE, || {
+    let server_ok = wait_until(Duration::from_secs(2) + OVERTIME + PATIENCE, || {
         matches!(server.try_wait(), Ok(Some(_)))
     });
     if !server_ok {
@@ -489,8 +495,8 @@ pub fn run(a: &TortureArgs) -> Result<(), Failure> {
 }
 
 /// The server process: lays out a broadcast stream of `buffers` buffers for frames up to
-/// 640x480 and publishes checkable frames of varying size for `seconds`, alternating putframe
-/// with writing in place. Reports `ready`, `progress DELIVERED` every 50 ms, `reaped COUNT NS
+/// 640x480 and publishes checkable frames of varying size for `seconds` (and then while readers
+/// are still attached, up to [`OVERTIME`] more), alternating putframe with writing in place. Reports `ready`, `progress DELIVERED` every 50 ms, `reaped COUNT NS
 /// DELIVERED` whenever it gives back dead readers, and a `key=value` summary.
 pub fn serve(path: &Path, seconds: f64, buffers: u32) -> Result<(), Failure> {
     let mut server =
@@ -513,7 +519,11 @@ pub fn serve(path: &Path, seconds: f64, buffers: u32) -> Result<(), Failure> {
     let mut max_gap = Duration::ZERO;
     let mut reaped = 0;
     let mut n = 0u32;
-    while Instant::now() < end {
+    loop {
+        let now = Instant::now();
+        if now >= end && (server.readers_attached() == 0 || now >= end + OVERTIME) {
+            break;
+        }
         n = n.wrapping_add(1);
         let (w, h) = frame_size(n);
         let len = (w * h * 3) as usize;
@@ -565,8 +575,8 @@ pub fn serve(path: &Path, seconds: f64, buffers: u32) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A reader process: attaches (and says which slot it has), then until `seconds` pass locks
-/// frames (mostly waiting for them, sometimes polling), checks every byte and the order, and
+/// A reader process: attaches (and says which slot it has), then until `seconds` pass (and
+/// until it has checked a frame, up to [`OVERTIME`] more) locks frames (mostly waiting for them, sometimes polling), checks every byte and the order, and
 /// now and then holds a frame for a few milliseconds (saying so, so that it can be killed
 /// then). Reports its tally every 100 ms, at once after a torn or out-of-order frame, and at
 /// the end.
@@ -597,7 +607,11 @@ pub fn check(path: &Path, seconds: f64) -> Result<(), Failure> {
     };
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut last_report = Instant::now();
-    while Instant::now() < end {
+    loop {
+        let now = Instant::now();
+        if now >= end && (tally.checked > 0 || now >= end + OVERTIME) {
+            break;
+        }
         let poll = next(4) == 0;
         let frame = if poll {
             client.lock()
