@@ -66,7 +66,9 @@ def _int_value(expr: str, known: Dict[str, int]) -> "int | None":
             return known[node.id]
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd, ast.Invert)):
             v = ev(node.operand)
-            return -v if isinstance(node.op, ast.USub) else (~v if isinstance(node.op, ast.Invert) else v)
+            if isinstance(node.op, ast.USub):
+                return -v
+            return ~v if isinstance(node.op, ast.Invert) else v
         if isinstance(node, ast.BinOp) and isinstance(node.op, allowed_ops):
             a, b = ev(node.left), ev(node.right)
             return {

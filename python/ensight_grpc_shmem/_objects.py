@@ -183,7 +183,9 @@ class FrameWriter:
         self.width: int = frame.iWidth
         self.height: int = frame.iHeight
         #: The frame's pixels, a writable ``(height, width, 3)`` uint8 array in shared memory.
-        self.array: np.ndarray = stream.view(frame.buffer, frame.iWidth, frame.iHeight, writable=True)
+        self.array: np.ndarray = stream.view(
+            frame.buffer, frame.iWidth, frame.iHeight, writable=True
+        )
         self.open = True
 
     def publish(self, frame_number: Optional[int] = None) -> int:

@@ -157,7 +157,9 @@ class _Pixels:
 
     __slots__ = ("__array_interface__", "mapping")
 
-    def __init__(self, address: int, width: int, height: int, readonly: bool, mapping: MappingRef) -> None:
+    def __init__(
+        self, address: int, width: int, height: int, readonly: bool, mapping: MappingRef
+    ) -> None:
         self.__array_interface__ = {
             "version": 3,
             "shape": (height, width, 3),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -100,3 +103,15 @@ def test_save_png_writes_a_valid_image(stream_file, workdir) -> None:
     raw = zlib.decompress(data[41 : 41 + idat_len])
     rows = np.frombuffer(raw, np.uint8).reshape(7, 1 + 15)
     assert np.all(rows[:, 0] == 0) and np.array_equal(rows[:, 1:].reshape(7, 5, 3), img)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix permission bits")
+def test_create_file_permissions(workdir) -> None:
+    private = workdir / "private.bin"
+    shm.create_file(private, 16, 16)
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    shared = workdir / "group.bin"
+    shm.create_file(shared, 16, 16, mode=0o660)
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o660
+    with pytest.raises(shm.StreamError, match="invalid argument"):
+        shm.create_file(workdir / "bad.bin", 16, 16, mode=0o444)
