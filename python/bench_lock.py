@@ -15,7 +15,8 @@ poll    The polling loop published with the original module, verbatim, in a clie
         process's CPU use (as a share of one core, after the first 30 frames), the frames
         received, and each frame's age (from the server's putframe call to the loop holding
         the bytes). With polling (the default), without (``ENSIGHT_GRPC_SHMEM_POLL_WAIT_MS=0``),
-        and with ``--original``.
+        with ``--original``, and, for comparison, the loop with ``copy=False`` (what the loop
+        costs without the copy of the pixels it asks for).
 thread  The same loop in a thread of a process whose main thread does pure-Python work: how
         much slower the main thread runs, compared with phases without the loop.
 
@@ -196,7 +197,7 @@ def child_server(directory: str, width: int, height: int, keep: bool) -> None:
     os.chdir(directory)
     s = shm.stream_create("shmem.bin", shm.IMAGESTREAM_OPTIONS_SERVER)
     img = b"\0" * width * height * 3
-    put: Dict[int, float] = {}
+    put: Dict[int, List[float]] = {}
     codes: Dict[int, int] = {}
     connected = False
     deadline = time.monotonic() + 300
@@ -206,7 +207,7 @@ def child_server(directory: str, width: int, height: int, keep: bool) -> None:
         t = time.monotonic()
         err = shm.stream_putframe(s, width, height, i, img)
         if err == shm.ERROR_NOERROR:
-            put[i] = t
+            put[i] = [t, time.monotonic()]
             connected = True
         if connected:
             codes[err] = codes.get(err, 0) + 1
@@ -245,8 +246,24 @@ def published_loop(module: ModuleType, recorder: Recorder) -> Any:
     return namespace["run_client"]
 
 
-def child_client(directory: str, num: int, original: str) -> None:
-    module = load_module(original)
+class NoCopy:
+    """The module, with ``stream_lock(c)`` made ``stream_lock(c, copy=False)``: the loop's cost
+    without the copy of the pixels it asks for (not the published loop; for comparison)."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self._module = module
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._module, name)
+
+    def stream_lock(self, stream_id: int) -> Any:
+        return self._module.stream_lock(stream_id, copy=False)
+
+
+def child_client(directory: str, num: int, original: str, variant: str) -> None:
+    module: Any = load_module(original)
+    if variant == "nocopy":
+        module = NoCopy(module)
     os.chdir(directory)
     rec = Recorder(WARM_FRAMES)
     published_loop(module, rec)(num)
@@ -254,8 +271,10 @@ def child_client(directory: str, num: int, original: str) -> None:
     print(json.dumps({"frames": rec.frames, "cpu": cpu1 - rec.cpu0, "wall": t1 - rec.t0}))
 
 
-def ages_ms(frames: List[List[float]], put: Dict[str, float]) -> List[float]:
-    return [(t - put[str(fn)]) * 1000 for fn, t in frames if str(fn) in put]
+def ages_ms(frames: List[List[float]], put: Dict[str, List[float]], since: int = 0) -> List[float]:
+    """Each frame's age in ms when the loop held it: since the server called putframe
+    (``since=0``) or since putframe returned (``since=1``)."""
+    return [(t - put[str(fn)][since]) * 1000 for fn, t in frames if str(fn) in put]
 
 
 def missed(frames: List[List[float]]) -> int:
@@ -276,10 +295,13 @@ def bench_poll(num: int, configs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                 stdout=subprocess.PIPE, text=True, env=env,
             )
             time.sleep(0.5)
-            client = run_child("_client", d, str(num), cfg.get("original", ""), env=env)
+            client = run_child(
+                "_client", d, str(num), cfg.get("original", ""), cfg.get("variant", ""), env=env
+            )
             out, _ = server.communicate(timeout=120)
             srv = json.loads(out.strip().splitlines()[-1])
         ages = ages_ms(client["frames"], srv["put"])
+        published = ages_ms(client["frames"], srv["put"], since=1)
         rows.append({
             "config": cfg["label"],
             "cpu_pct": 100 * client["cpu"] / client["wall"],
@@ -289,6 +311,7 @@ def bench_poll(num: int, configs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
             "age_p50_ms": percentile(ages, 50),
             "age_p99_ms": percentile(ages, 99),
             "age_max_ms": max(ages) if ages else float("nan"),
+            "published_p99_ms": percentile(published, 99),
         })
     return rows
 
@@ -377,18 +400,22 @@ def report_locks(rows: List[Dict[str, Any]], original: str) -> None:
 
 def report_poll(rows: List[Dict[str, Any]]) -> None:
     print("\nPublished polling loop against a 1920x1080 60 Hz server (client process)")
-    print(f"  {'module':<34} {'CPU % of a core':>15} {'frames':>7} {'missed':>6} "
-          f"{'age p50 ms':>10} {'p99 ms':>7} {'max ms':>7}")
+    print("  (age: from the server's putframe call, which copies the frame, to the loop holding")
+    print("  the bytes; the last column from putframe's return, when the frame is published)")
+    print(f"  {'module':<38} {'CPU % of a core':>15} {'frames':>7} {'missed':>6} "
+          f"{'age p50 ms':>10} {'p99 ms':>7} {'max ms':>7} {'p99 from return':>15}")
     for r in rows:
-        print(f"  {r['config']:<34} {r['cpu_pct']:>15.1f} {r['frames']:>7} {r['missed']:>6} "
-              f"{r['age_p50_ms']:>10.2f} {r['age_p99_ms']:>7.2f} {r['age_max_ms']:>7.2f}")
+        print(f"  {r['config']:<38} {r['cpu_pct']:>15.1f} {r['frames']:>7} {r['missed']:>6} "
+              f"{r['age_p50_ms']:>10.2f} {r['age_p99_ms']:>7.2f} {r['age_max_ms']:>7.2f} "
+              f"{r['published_p99_ms']:>15.2f}")
 
 
 def report_thread(rows: List[Dict[str, Any]]) -> None:
     print("\nPublished loop in a thread beside a main thread doing pure-Python work")
-    print(f"  {'module':<34} {'main thread slower by %':>23} {'frames':>7} {'age p50 ms':>10} {'p99 ms':>7}")
+    print(f"  {'module':<38} {'main thread slower by %':>23} {'frames':>7} {'age p50 ms':>10} "
+          f"{'p99 ms':>7}")
     for r in rows:
-        print(f"  {r['config']:<34} {r['slowdown_pct']:>23.1f} {r['frames']:>7} "
+        print(f"  {r['config']:<38} {r['slowdown_pct']:>23.1f} {r['frames']:>7} "
               f"{r['age_p50_ms']:>10.2f} {r['age_p99_ms']:>7.2f}")
 
 
@@ -400,7 +427,7 @@ def main() -> None:
         elif cmd == "_server":
             child_server(args[0], int(args[1]), int(args[2]), bool(args[3]))
         elif cmd == "_client":
-            child_client(args[0], int(args[1]), args[2])
+            child_client(args[0], int(args[1]), args[2], args[3])
         elif cmd == "_threaded":
             child_threaded(args[0], int(args[1]), float(args[2]), args[3])
         return
@@ -422,7 +449,8 @@ def main() -> None:
     if a.only in (None, "locks"):
         report_locks(bench_locks(3 if a.quick else 9, original), original)
     if a.only in (None, "poll"):
-        report_poll(bench_poll(120 if a.quick else 330, configs))
+        nocopy = {"label": "ensight_grpc_shmem, loop with copy=False", "variant": "nocopy"}
+        report_poll(bench_poll(120 if a.quick else 330, configs + [nocopy]))
     if a.only in (None, "thread"):
         report_thread(bench_thread(1 if a.quick else 2, 1.5 if a.quick else 2.5, configs))
 
