@@ -595,8 +595,30 @@ fn file_bytes(p: &Place) -> Vec<u8> {
 
 #[test]
 fn a_client_of_the_original_protocol_sees_no_frames_and_writes_nothing() {
+    original_client_sees_decoys(false);
+}
+
+#[test]
+fn in_a_longer_file_the_decoys_move_with_its_length() {
+    original_client_sees_decoys(true);
+}
+
+fn original_client_sees_decoys(longer_file: bool) {
     let p = Place::new();
+    if longer_file {
+        // An existing file larger than the layout needs (and of an odd length): it keeps it.
+        std::fs::File::create(&p.path)
+            .unwrap()
+            .set_len(31 * 1024 * 1024 + 13)
+            .unwrap();
+    }
     let s = broadcast_server(&p, 4);
+    if longer_file {
+        assert_eq!(
+            std::fs::metadata(&p.path).unwrap().len(),
+            31 * 1024 * 1024 + 13
+        );
+    }
     let c = reader(&p);
     assert_eq!(put(s, 1, 64, 64, &pattern(1, 64, 64)), IMAGESTREAM_NOERROR);
     let before = file_bytes(&p);

@@ -59,8 +59,10 @@ impl BroadcastFile {
         {
             return None;
         }
-        let l = BroadcastLayout::new(u32_at(control::BUFFERS), u64_at(control::PAYLOAD)).ok()?;
-        if l.file_len() != u64_at(control::FILE_LEN) || (mapped.len() as u64) < l.file_len() {
+        let l = BroadcastLayout::new(u32_at(control::BUFFERS), u64_at(control::PAYLOAD))
+            .and_then(|l| l.for_file_len(u64_at(control::FILE_LEN)))
+            .ok()?;
+        if (mapped.len() as u64) < l.file_len() {
             return None;
         }
         Some(Recognised {

@@ -94,20 +94,24 @@ pub const SLOTS_OFFSET: usize = 256;
 /// Offset of buffer header 0.
 pub const BUFFER_HEADERS_OFFSET: usize = SLOTS_OFFSET + READER_SLOTS * slot::SIZE;
 
-/// The geometry of a broadcast file, derived from its number of buffers and payload size alone.
+/// The geometry of a broadcast file, derived from its number of buffers, payload size and length.
 ///
-/// The file is `2 * H` bytes long. The first half holds the decoy header, the control block, the
-/// reader slots, the buffer headers and payloads `0..k` (`k = ceil(n / 2)`); the second half
-/// starts with a page that holds the second decoy header, at offset `H`, which is exactly where a
-/// client of the original protocol looks for its second buffer header (`24 + P`, with
-/// `P = (2H - 48) / 2`); payloads `k..n` follow. Payloads start on page boundaries.
+/// The second decoy header sits at `H = 24 + P`, with `P = ((L - 48) / 2)` rounded down to a
+/// multiple of 8: exactly where a client of the original protocol looks for its second buffer
+/// header in a file of `L` bytes. Before it: the decoy header, the control block, the reader
+/// slots, the buffer headers and payloads `0..k` (`k = ceil(n / 2)`); after it, from the next page
+/// boundary: payloads `k..n`. Payloads start on page boundaries. The shortest file is `2H` bytes
+/// with `H` the end of the first half's payloads (and at least 5 MiB); a longer file (one that
+/// was already larger) moves `H` and the second half with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BroadcastLayout {
     buffers: u32,
     payload: u64,
     stride: u64,
     data_start: u64,
+    /// Offset of the second decoy header.
     half: u64,
+    file_len: u64,
 }
 
 impl BroadcastLayout {
@@ -131,9 +135,8 @@ impl BroadcastLayout {
             .ok_or(Error::FrameTooLarge)?;
         // At least 10 MiB in all, as every stream file.
         let half = first_half.max(MIN_FILE_SIZE / 2);
-        if half.checked_mul(2).is_none_or(|l| l > i64::MAX as u64)
-            || usize::try_from(half * 2).is_err()
-        {
+        let file_len = half.checked_mul(2).ok_or(Error::FrameTooLarge)?;
+        if file_len > i64::MAX as u64 || usize::try_from(file_len).is_err() {
             return Err(Error::FrameTooLarge);
         }
         Ok(BroadcastLayout {
@@ -142,6 +145,31 @@ impl BroadcastLayout {
             stride,
             data_start,
             half,
+            file_len,
+        })
+    }
+
+    /// This layout in a file of `file_len` bytes (at least [`BroadcastLayout::file_len`]): the
+    /// second decoy and the payloads after it move to where the original protocol's second
+    /// header is in a file of that length.
+    ///
+    /// # Errors
+    /// [`Error::BadFileSize`] for a file shorter than the layout needs;
+    /// [`Error::FrameTooLarge`] for one too long to be mapped here.
+    pub fn for_file_len(self, file_len: u64) -> Result<BroadcastLayout, Error> {
+        if file_len < self.file_len {
+            return Err(Error::BadFileSize);
+        }
+        if file_len > i64::MAX as u64 || usize::try_from(file_len).is_err() {
+            return Err(Error::FrameTooLarge);
+        }
+        // 24 + P for this length; at least the shortest file's half (its first half ends
+        // there), and the second half still fits because the file is at least twice as long.
+        let half = HEADER_SIZE as u64 + (((file_len - 2 * HEADER_SIZE as u64) / 2) & !7);
+        Ok(BroadcastLayout {
+            half,
+            file_len,
+            ..self
         })
     }
 
@@ -175,9 +203,9 @@ impl BroadcastLayout {
         self.payload as usize
     }
 
-    /// The file's length: twice the offset of the second decoy header.
+    /// The file's length.
     pub fn file_len(&self) -> u64 {
-        2 * self.half
+        self.file_len
     }
 
     /// Offset of the second decoy header, `24 + P` for the original protocol's reading of a
@@ -214,7 +242,7 @@ impl BroadcastLayout {
         let at = if b < k {
             self.data_start + b as u64 * self.stride
         } else {
-            self.half + PAGE + (b - k) as u64 * self.stride
+            (self.half + HEADER_SIZE as u64).next_multiple_of(PAGE) + (b - k) as u64 * self.stride
         };
         at as usize
     }
@@ -250,25 +278,38 @@ mod tests {
         assert!(BroadcastLayout::new(64, u64::MAX - 10).is_err());
     }
 
-    #[test]
-    fn the_second_decoy_is_where_the_original_protocol_looks_for_buffer_1() {
+    /// Layouts of every size and number of buffers, in the shortest file and in longer ones.
+    fn all_layouts() -> Vec<BroadcastLayout> {
+        let mut all = Vec::new();
         for n in MIN_BUFFERS..=MAX_BUFFERS {
             for (w, h) in [(1, 1), (640, 480), (1920, 1080), (3840, 2160), (7, 13)] {
                 let l = BroadcastLayout::for_frames(w, h, n).unwrap();
-                let two = Layout::for_file_len(l.file_len()).unwrap();
-                assert_eq!(two.header_offset(1), l.second_decoy_offset(), "{n} {w}x{h}");
-                assert_eq!(two.header_offset(0), 0);
-                assert!(l.file_len() >= MIN_FILE_SIZE);
+                all.push(l);
+                for extra in [1, 7, 8, 4095, 4096 * 3 + 5, l.file_len() / 3] {
+                    all.push(l.for_file_len(l.file_len() + extra).unwrap());
+                }
             }
         }
+        all
+    }
+
+    #[test]
+    fn the_second_decoy_is_where_the_original_protocol_looks_for_buffer_1() {
+        for l in all_layouts() {
+            let two = Layout::for_file_len(l.file_len()).unwrap();
+            assert_eq!(two.header_offset(1), l.second_decoy_offset(), "{l:?}");
+            assert_eq!(two.header_offset(0), 0);
+            assert!(l.file_len() >= MIN_FILE_SIZE);
+        }
+        let l = BroadcastLayout::new(3, 100).unwrap();
+        assert_eq!(l.for_file_len(l.file_len() - 1), Err(Error::BadFileSize));
     }
 
     #[test]
     fn regions_are_in_bounds_aligned_and_disjoint() {
-        for n in MIN_BUFFERS..=MAX_BUFFERS {
-            for (w, h) in [(1, 1), (640, 480), (1920, 1080), (3840, 2160), (5, 3)] {
-                let l = BroadcastLayout::for_frames(w, h, n).unwrap();
-                assert!(l.fits(w, h) && !l.fits(w, h + 1000));
+        for l in all_layouts() {
+            let n = l.buffers();
+            {
                 // Every region as [start, end).
                 let mut regions = vec![(0, HEADER_SIZE), (control::MAGIC, control::END)];
                 regions.push((SLOTS_OFFSET, BUFFER_HEADERS_OFFSET));
@@ -287,11 +328,18 @@ mod tests {
                 }
                 regions.sort();
                 for pair in regions.windows(2) {
-                    assert!(pair[0].1 <= pair[1].0, "{n} {w}x{h}: {pair:?} overlap");
+                    assert!(pair[0].1 <= pair[1].0, "{n}: {pair:?} overlap in {l:?}");
                 }
                 assert!(regions.last().unwrap().1 as u64 <= l.file_len());
             }
         }
+    }
+
+    #[test]
+    fn frames_fit_up_to_the_size_asked_for() {
+        let l = BroadcastLayout::for_frames(1920, 1080, 3).unwrap();
+        assert!(l.fits(1920, 1080) && l.fits(1080, 1920) && !l.fits(1920, 1081));
+        assert!(!l.fits(0, 1) && !l.fits(u32::MAX, u32::MAX));
     }
 
     #[test]

@@ -54,7 +54,10 @@ impl BroadcastWriter {
     /// Those of [`crate::create_file`]; [`Error::IsServer`] when a live server already serves
     /// the file.
     pub fn create(path: &Path, layout: BroadcastLayout) -> Result<BroadcastWriter, Error> {
-        createfile::create_with_len(path, layout.file_len(), createfile::OWNER_ONLY)?;
+        let len = createfile::create_with_len(path, layout.file_len(), createfile::OWNER_ONLY)?;
+        // A file that was longer keeps its length; the layout follows it, so that the second
+        // decoy header stays where the original protocol looks.
+        let layout = layout.for_file_len(len)?;
         let mapped = MappedFile::open(path, layout.file_len())?;
         let lock = server_lock(&mapped)?;
         let file = match BroadcastFile::recognise(&mapped) {
