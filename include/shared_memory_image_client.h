@@ -194,7 +194,9 @@ SharedMemoryImageError SharedMemoryImageStream_create(const char *filename,
  * shared memory; both stay valid until SharedMemoryImageStream_unlock or _destroy on this
  * stream. Any buffer reset by a restarted server is re-attached first; of two complete frames
  * the newer is locked and the older dropped; a buffer whose header does not describe a frame
- * that fits is handed back and reported as IMAGESTREAM_NO_FRAMEAVAILABLE.
+ * that fits is handed back and reported as IMAGESTREAM_NO_FRAMEAVAILABLE. On a broadcast
+ * stream, the newest frame is locked if this reader has not had it yet (other readers may hold
+ * the same frame; the pixels must only be read).
  *
  * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
  * - `frame`: where the frame pointer is written; NULL gives IMAGESTREAM_BAD_ARGS. Left
@@ -202,10 +204,14 @@ SharedMemoryImageError SharedMemoryImageStream_create(const char *filename,
  *
  * Returns, checked in this order: IMAGESTREAM_BAD_ARGS (bad handle); IMAGESTREAM_IS_SERVER;
  * IMAGESTREAM_LOCKED when a frame is already locked; IMAGESTREAM_BAD_ARGS (NULL `frame`);
- * IMAGESTREAM_NO_FRAMEAVAILABLE when there is nothing new; IMAGESTREAM_NOERROR.
+ * IMAGESTREAM_BAD_FILE_SIZE when the file shrank under the mapping (seen by the first call
+ * that touches the lost pages), when its path was deleted or names another file now, or when
+ * a broadcast file was laid out anew (seen within 250 ms); IMAGESTREAM_NO_FRAMEAVAILABLE when
+ * there is nothing new; IMAGESTREAM_NOERROR.
  *
  * Thread safety: calls on one handle are serialised; two threads locking one stream get one
- * frame and one IMAGESTREAM_LOCKED. Never blocks, makes no system call.
+ * frame and one IMAGESTREAM_LOCKED. Never blocks. Makes no system call, except at most every
+ * 250 ms a check of the path and of the file's length (a cheap clock read decides when).
  *
  * # Safety
  * `frame` must be NULL or point to writable memory for one pointer.
@@ -220,7 +226,8 @@ SharedMemoryImageError SharedMemoryImageStream_lock(SharedMemoryImageStream stre
  * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
  *
  * Returns IMAGESTREAM_NOERROR; IMAGESTREAM_IS_SERVER on a server; IMAGESTREAM_NOT_LOCKED when
- * nothing is locked. Thread safety: calls on one handle are serialised.
+ * nothing is locked; IMAGESTREAM_BAD_FILE_SIZE when the file shrank under the mapping (the
+ * frame is unlocked all the same). Thread safety: calls on one handle are serialised.
  *
  * # Safety
  * Safe to call with any handle value.

@@ -203,9 +203,11 @@ SharedMemoryImageError SharedMemoryImageStream_releasemapping(SharedMemoryMappin
  * Returns, checked in this order: IMAGESTREAM_BAD_ARGS (bad handle); IMAGESTREAM_IS_NOTSERVER
  * on a client; IMAGESTREAM_BAD_ARGS (bad frame); IMAGESTREAM_FRAME_TOO_LARGE when
  * iWidth * iHeight * 3 exceeds a buffer's payload; IMAGESTREAM_LOCKED between
- * SharedMemoryImageStream_beginframe and _endframe; IMAGESTREAM_UNCONNECTED when no client is
- * attached and IMAGESTREAM_NO_BUFFERAVAILABLE when both buffers are busy (the frame is dropped
- * and shared memory is unchanged in both cases); IMAGESTREAM_NOERROR.
+ * SharedMemoryImageStream_beginframe and _endframe; IMAGESTREAM_BAD_FILE_SIZE when the file
+ * shrank under the mapping (or a broadcast file was laid out anew); IMAGESTREAM_UNCONNECTED
+ * when no client is attached and IMAGESTREAM_NO_BUFFERAVAILABLE when both buffers are busy, or
+ * on a broadcast stream every buffer but the newest frame's is held by readers (the frame is
+ * dropped and shared memory is unchanged in both cases); IMAGESTREAM_NOERROR.
  *
  * With IMAGESTREAM_OPTIONS_FLIPVERTICAL, input row r is stored as row iHeight-1-r. The copy is
  * the only work proportional to the frame: no allocation, no system call. Thread safety: calls
@@ -269,9 +271,11 @@ SharedMemoryImageError SharedMemoryImageStream_createfilemode(const char *filena
  * one arrives or `timeout_ms` milliseconds pass (then IMAGESTREAM_NO_FRAMEAVAILABLE). A timeout
  * of 0 makes it behave exactly like lock.
  *
- * A server of this library wakes the waiter at once through a futex on the 4-byte word at
- * header offset 20; with a server that wakes nobody (the original library) a new frame is still
- * returned within about 1 ms. Waiting uses no CPU. While waiting, the stream checks every
+ * A server of this library wakes the waiter at once (on Linux through a futex on the 4-byte
+ * word at header offset 20, on Windows through a named semaphore derived from the file's
+ * identity; on a broadcast stream one call wakes every waiting reader); with a server that
+ * wakes nobody (the original library) a new frame is still returned within about 1 ms.
+ * Waiting uses no CPU. While waiting, the stream checks every
  * 250 ms that its path still names the file it mapped; a deleted or replaced file ends the wait
  * with IMAGESTREAM_BAD_FILE_SIZE (as does a file that shrank under the mapping).
  *
@@ -302,8 +306,9 @@ SharedMemoryImageError SharedMemoryImageStream_lockwait(SharedMemoryImageStream 
  *
  * Returns, in this order: IMAGESTREAM_BAD_ARGS (bad handle); IMAGESTREAM_IS_NOTSERVER;
  * IMAGESTREAM_BAD_ARGS (NULL `frame`, zero width or height); IMAGESTREAM_FRAME_TOO_LARGE;
- * IMAGESTREAM_LOCKED when a frame is already begun; IMAGESTREAM_UNCONNECTED or
- * IMAGESTREAM_NO_BUFFERAVAILABLE when no buffer is free (nothing changes; try again later);
+ * IMAGESTREAM_LOCKED when a frame is already begun; IMAGESTREAM_BAD_FILE_SIZE as for putframe;
+ * IMAGESTREAM_UNCONNECTED or IMAGESTREAM_NO_BUFFERAVAILABLE when no buffer is free (nothing
+ * changes; try again later);
  * IMAGESTREAM_NOERROR. Until endframe, putframe and another beginframe give IMAGESTREAM_LOCKED;
  * destroy gives the buffer back unpublished. Thread safety: calls on one handle are serialised.
  *
@@ -323,7 +328,8 @@ SharedMemoryImageError SharedMemoryImageStream_beginframe(SharedMemoryImageStrea
  * - `stream`: NULL, destroyed or unknown handles give IMAGESTREAM_BAD_ARGS.
  *
  * Returns IMAGESTREAM_NOERROR; IMAGESTREAM_IS_NOTSERVER on a client; IMAGESTREAM_NOT_LOCKED when
- * no frame is begun. Thread safety: calls on one handle are serialised.
+ * no frame is begun; IMAGESTREAM_BAD_FILE_SIZE as for putframe. Thread safety: calls on one
+ * handle are serialised.
  *
  * # Safety
  * Safe to call with any handle value.
