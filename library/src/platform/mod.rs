@@ -27,7 +27,7 @@
 //! - `path_from_c(&CStr) -> PathBuf`
 //! - `RangeLock` (a lock on one byte of a file, released by the system when the process dies),
 //!   and `LOCKS_SEEN_WITHIN_PROCESS` (whether two handles of one process on a file see each
-//!   other's locks)
+//!   other's locks); `process_exists(pid)`, a second opinion where they do not
 
 #[cfg(unix)]
 #[path = "unix/mod.rs"]
@@ -39,7 +39,8 @@ mod imp;
 
 pub(crate) use imp::{
     allocate, coarse_now_ns, create_or_open, file_id, is_deleted, monotonic_ns, open_read_write,
-    path_from_c, path_id, FaultGuard, RangeLock, WakeChannel, LOCKS_SEEN_WITHIN_PROCESS,
+    path_from_c, path_id, process_exists, FaultGuard, RangeLock, WakeChannel,
+    LOCKS_SEEN_WITHIN_PROCESS,
 };
 
 /// Which file a handle or path refers to: (device, inode) on Unix, (volume serial number, file

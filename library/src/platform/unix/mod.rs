@@ -173,6 +173,20 @@ pub(crate) fn path_from_c(name: &CStr) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(name.to_bytes()))
 }
 
+/// Whether a process with this id exists (it may be another process that reused the id of one
+/// that died: only a hint, for systems whose locks cannot tell on their own).
+pub(crate) fn process_exists(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks whether the process exists; no memory is involved.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    // EPERM: it exists, but belongs to another user.
+    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// An exclusive lock on one byte of an open file, held until dropped or until the process dies
 /// (the kernel releases it then). The byte may lie past the end of the file: the lock marks
 /// ownership, it protects no data.

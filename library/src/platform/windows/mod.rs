@@ -199,6 +199,27 @@ fn ansi_to_wide(bytes: &[u8]) -> OsString {
     OsString::from_wide(&wide)
 }
 
+/// Whether a process with this id is running (it may be another process that reused the id).
+pub(crate) fn process_exists(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: OpenProcess has no memory preconditions; a NULL result means no such process (or
+    // no access, which still means it exists: treated as running by the exit-code check below
+    // failing to run).
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if h.is_null() {
+        return io::Error::last_os_error().raw_os_error() == Some(5); // ERROR_ACCESS_DENIED
+    }
+    let mut code = 0u32;
+    // SAFETY: `h` is an open process handle, closed once below; `code` is writable.
+    let running = unsafe { GetExitCodeProcess(h, &mut code) } != 0 && code == STILL_ACTIVE as u32;
+    // SAFETY: as above.
+    unsafe { CloseHandle(h) };
+    running
+}
+
 /// A mapped file cannot be truncated on Windows (`SetEndOfFile` fails with
 /// `ERROR_USER_MAPPED_FILE` while a view exists), so there is nothing to protect.
 #[derive(Debug)]

@@ -273,9 +273,13 @@ impl BroadcastWriter {
             if !f.slot_attached(i) {
                 continue;
             }
-            // Where a process does not see its own locks, a slot of this process is alive.
+            // Where locks belong to the process rather than to an open file (classic POSIX
+            // record locks), a slot of this process is alive, and a lock can be lost while its
+            // process lives (closing any descriptor of the file drops them all): there a slot
+            // is reaped only when its process is gone as well.
+            let owner = f.slot_u32(i, slot::PID).load(Ordering::Relaxed);
             if !platform::LOCKS_SEEN_WITHIN_PROCESS
-                && f.slot_u32(i, slot::PID).load(Ordering::Relaxed) == pid
+                && (owner == pid || platform::process_exists(owner))
             {
                 continue;
             }
