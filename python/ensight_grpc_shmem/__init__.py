@@ -22,6 +22,7 @@ API with context managers.
 from __future__ import annotations
 
 import atexit
+import ctypes
 import itertools
 import os
 import threading
@@ -29,7 +30,7 @@ from typing import Any, Dict, Optional, Union
 
 from . import _native as _n
 from ._cffi import cdef, get_include
-from ._native import copy_bytes as _copy_bytes, errorstring, library_path
+from ._native import errorstring, library_path
 from ._streams import PixelDataError, PollingSettings, Stream as _Stream, StreamError
 from ._streams import check as _check, close_all as _close_all, get_polling, lock as _lock
 from ._streams import pixel_pointer as _pixel_pointer, set_polling
@@ -164,7 +165,7 @@ def stream_lock(
     w = frame.iWidth
     h = frame.iHeight
     if copy:
-        pixels: Any = _copy_bytes(frame.buffer, w * h * 3)
+        pixels: Any = ctypes.string_at(frame.buffer, w * h * 3)
     else:
         pixels = s.view(frame.buffer, w, h)
     return {"width": w, "height": h, "framenumber": frame.iFrame, "pixeldata": pixels}

@@ -7,11 +7,11 @@ bundled in this package by ``pip install`` or the wheel, the ``target/release`` 
 source tree this package sits in (for development), and the system's library path.
 
 ctypes releases the GIL during every call made through :data:`lib`, so a thread blocked in
-``SharedMemoryImageStream_lockwait`` (or copying a frame) lets the other threads run. The calls
-that never block and take microseconds (lock, unlock, the mapping references) go through
-:data:`quick`, the same library seen through ``ctypes.PyDLL``, which keeps the GIL: giving the GIL
-up and taking it back costs more than such a call, and while another thread runs Python code,
-a thread that gave the GIL up waits up to a whole switch interval (5 ms) to get it back.
+``SharedMemoryImageStream_lockwait`` lets the other threads run. The calls that never block and
+take microseconds (lock, unlock, the mapping references) go through :data:`quick`, the same
+library seen through ``ctypes.PyDLL``, which keeps the GIL: giving the GIL up and taking it back
+costs more than such a call, and while another thread runs Python code, a thread that gave the
+GIL up waits up to a whole switch interval (5 ms by default) to get it back.
 """
 
 from __future__ import annotations
@@ -163,35 +163,6 @@ def _quick_view() -> ctypes.CDLL:
 quick = _quick_view()
 
 
-def _bytes_api() -> "tuple | None":
-    """``PyBytes_FromStringAndSize`` and ``PyBytes_AsString`` through ctypes (CPython)."""
-    try:
-        new = ctypes.pythonapi.PyBytes_FromStringAndSize
-        data = ctypes.pythonapi.PyBytes_AsString
-    except AttributeError:
-        return None
-    new.restype, new.argtypes = ctypes.py_object, [ctypes.c_void_p, ctypes.c_ssize_t]
-    data.restype, data.argtypes = ctypes.c_void_p, [ctypes.py_object]
-    return new, data
-
-
-_bytes_fns = _bytes_api()
-#: Copies at least this long are made with the GIL released.
-LARGE_COPY = 256 * 1024
-
-
-def copy_bytes(address: int, size: int) -> bytes:
-    """``size`` bytes at ``address`` as a new ``bytes`` object. A large copy runs with the GIL
-    released (a new, not yet filled bytes object, filled by ``ctypes.memmove``, which ctypes
-    calls without the GIL), so other threads keep running during it."""
-    if size < LARGE_COPY or _bytes_fns is None:
-        return ctypes.string_at(address, size)
-    new, data = _bytes_fns
-    out = new(None, size)
-    ctypes.memmove(data(out), address, size)
-    return out
-
-
 def errorstring(code: int) -> str:
     """The library's description of a result code."""
     raw = lib.SharedMemoryImageStream_errorstring(code)
@@ -201,4 +172,3 @@ def errorstring(code: int) -> str:
 def fspath_bytes(path: "str | os.PathLike[str] | bytes") -> bytes:
     """A path as the bytes the C API takes (UTF-8 on Windows, as the library expects)."""
     return os.fsencode(path)
-

@@ -85,7 +85,7 @@ class Frame:
         """A copy of the pixels (``width * height * 3`` bytes)."""
         if not self.locked:
             raise ValueError("the frame is unlocked")
-        return n.copy_bytes(self._frame.buffer, self.width * self.height * 3)
+        return ctypes.string_at(self._frame.buffer, self.width * self.height * 3)
 
     def save_png(self, path: "str | os.PathLike[str]") -> None:
         """Writes the frame as a PNG file."""

@@ -231,7 +231,7 @@ class Stream:
         if mapping is None or self.closed:
             if writable:
                 raise StreamError(n.MEMORY_ALLOC_ERROR, "cannot keep the stream's mapping alive")
-            data = n.copy_bytes(address, width * height * 3)
+            data = ctypes.string_at(address, width * height * 3)
             return np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3)
         base = np.asarray(_Pixels(address, width, height, not writable, mapping))
         if len(self._views) >= _VIEW_CACHE_SIZE:
