@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use shared_memory_image_client::broadcast::{BroadcastStatus, BufferPhase, BufferStatus};
-use shared_memory_image_client::monotonic_ns;
 
 /// The slots whose bits are set in `mask`, as `0, 3, 17` (`-` for none).
 pub fn slot_list(mask: u64) -> String {
@@ -30,7 +29,7 @@ fn phase_name(phase: Option<BufferPhase>) -> &'static str {
     }
 }
 
-/// How long ago a frame published at `ns` (the shared monotonic clock) was, in words; `None`
+/// How long ago a frame published at `ns` (the clock of `BroadcastStatus::now_ns`) was, in words; `None`
 /// before the first frame, or for a time that is not on this machine's clock.
 fn age(published_ns: u64, now: u64) -> Option<String> {
     if published_ns == 0 || published_ns > now {
@@ -176,7 +175,7 @@ pub fn diagnose(s: &BroadcastStatus, now: u64) -> Vec<String> {
 
 /// Prints the report of a broadcast file.
 pub fn print(path: &Path, s: &BroadcastStatus) {
-    let now = monotonic_ns();
+    let now = s.now_ns;
     let l = &s.layout;
     let mut out = String::new();
     let _ = writeln!(out, "file      {}", path.display());

@@ -16,7 +16,7 @@
 //!
 //! Both implementations provide exactly these items, with the same signatures:
 //!
-//! - `open_read_write(&Path) -> io::Result<File>`
+//! - `open_read_write(&Path) -> io::Result<File>`, `open_read_only(&Path) -> io::Result<File>`
 //! - `create_or_open(&Path, mode: u32) -> io::Result<File>` (a new file gets exactly `mode`)
 //! - `file_id(&File) -> io::Result<FileId>`, `path_id(&Path) -> io::Result<FileId>`
 //! - `is_deleted(&File) -> bool`
@@ -38,8 +38,8 @@ mod imp;
 mod imp;
 
 pub(crate) use imp::{
-    allocate, coarse_now_ns, create_or_open, file_id, is_deleted, monotonic_ns, open_read_write,
-    path_from_c, path_id, process_exists, FaultGuard, RangeLock, WakeChannel,
+    allocate, coarse_now_ns, create_or_open, file_id, is_deleted, monotonic_ns, open_read_only,
+    open_read_write, path_from_c, path_id, process_exists, FaultGuard, RangeLock, WakeChannel,
     LOCKS_SEEN_WITHIN_PROCESS,
 };
 

@@ -80,8 +80,31 @@ impl MappedFile {
         MappedFile::map(file, path, min_len)
     }
 
+    /// Opens `path` read-only and maps all of it read-only: for looking at a file without
+    /// changing it (the atomics of such a mapping may only be loaded; a store would fault).
+    ///
+    /// # Errors
+    /// As [`MappedFile::open`].
+    pub fn open_read_only(path: &Path, min_len: u64) -> Result<MappedFile, Error> {
+        let file = match platform::open_read_only(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::BadFileSize),
+            Err(_) => return Err(Error::UnableToOpenFile),
+        };
+        MappedFile::map_with(file, path, min_len, true)
+    }
+
     /// Maps an already open file (see [`MappedFile::open`]).
     pub fn map(file: File, path: &Path, min_len: u64) -> Result<MappedFile, Error> {
+        MappedFile::map_with(file, path, min_len, false)
+    }
+
+    fn map_with(
+        file: File,
+        path: &Path,
+        min_len: u64,
+        read_only: bool,
+    ) -> Result<MappedFile, Error> {
         let meta = file.metadata().map_err(|_| Error::UnableToOpenFile)?;
         if !meta.is_file() {
             return Err(Error::UnableToOpenFile);
@@ -91,10 +114,13 @@ impl MappedFile {
         }
         let len = usize::try_from(meta.len()).map_err(|_| Error::UnableToMapFile)?;
         let identity = platform::file_id(&file).map_err(|_| Error::UnableToOpenFile)?;
-        let map = MmapOptions::new()
-            .len(len)
-            .map_raw(&file)
-            .map_err(|_| Error::UnableToMapFile)?;
+        let options = MmapOptions::new().len(len).clone();
+        let map = if read_only {
+            options.map_raw_read_only(&file)
+        } else {
+            options.map_raw(&file)
+        }
+        .map_err(|_| Error::UnableToMapFile)?;
         let guard = FaultGuard::protect(map.as_ptr() as usize, len);
         Ok(MappedFile {
             guard,

@@ -38,6 +38,11 @@ pub(crate) fn open_read_write(path: &Path) -> io::Result<File> {
     OpenOptions::new().read(true).write(true).open(path)
 }
 
+/// Opens an existing file for reading only.
+pub(crate) fn open_read_only(path: &Path) -> io::Result<File> {
+    File::open(path)
+}
+
 /// Opens `path` for reading and writing, creating it if missing. A file this call creates gets
 /// exactly the permission bits `mode`, whatever the umask; an existing file keeps its own.
 pub(crate) fn create_or_open(path: &Path, mode: u32) -> io::Result<File> {
@@ -213,6 +218,10 @@ pub(crate) const LOCKS_SEEN_WITHIN_PROCESS: bool =
 const SET_LOCK: libc::c_int = libc::F_OFD_SETLK;
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
 const SET_LOCK: libc::c_int = libc::F_SETLK;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const GET_LOCK: libc::c_int = libc::F_OFD_GETLK;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const GET_LOCK: libc::c_int = libc::F_GETLK;
 
 #[derive(Clone, Copy)]
 enum LockKind {
@@ -251,15 +260,22 @@ impl RangeLock {
         Ok(lock_request(&file, offset, LockKind::Exclusive)?.then_some(RangeLock { file, offset }))
     }
 
-    /// Whether someone else holds the lock on byte `offset` of the file (probed through `file`,
-    /// which must not hold it itself).
+    /// Whether someone else holds the lock on byte `offset` of the file, asked through `file`
+    /// (which may be read-only) without taking the lock.
     pub(crate) fn is_held(file: &File, offset: u64) -> io::Result<bool> {
-        if lock_request(file, offset, LockKind::Exclusive)? {
-            lock_request(file, offset, LockKind::Unlock)?;
-            Ok(false)
-        } else {
-            Ok(true)
+        // SAFETY: an all-zero flock is a valid value (and OFD locks require l_pid == 0).
+        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+        fl.l_type = libc::F_WRLCK as _;
+        fl.l_whence = libc::SEEK_SET as _;
+        fl.l_start = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        fl.l_len = 1;
+        // SAFETY: the descriptor is open for the call (borrowed from `file`); `fl` is a valid,
+        // writable flock that fcntl fills in.
+        if unsafe { libc::fcntl(file.as_raw_fd(), GET_LOCK, &mut fl) } == -1 {
+            return Err(io::Error::last_os_error());
         }
+        Ok(fl.l_type != libc::F_UNLCK as _)
     }
 }
 

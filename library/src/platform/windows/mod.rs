@@ -46,6 +46,14 @@ pub(crate) fn open_read_write(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Opens an existing file for reading only, sharing read, write and delete access.
+pub(crate) fn open_read_only(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .share_mode(SHARE_ALL)
+        .open(path)
+}
+
 /// Opens `path` for reading and writing, creating it if missing. A file this call creates is
 /// accessible to the current user only when `mode` grants nothing to group and others (a
 /// protected access list naming the user), else it inherits its folder's access list; an
@@ -297,8 +305,9 @@ impl RangeLock {
         Ok(try_lock_byte(&file, offset)?.then_some(RangeLock { file, offset }))
     }
 
-    /// Whether someone else holds the lock on byte `offset` of the file (probed through `file`,
-    /// which must not hold it itself).
+    /// Whether someone else holds the lock on byte `offset` of the file, probed through `file`
+    /// (which must not hold it itself; read-only will do) by taking and releasing it at once:
+    /// Windows has no way to ask without taking.
     pub(crate) fn is_held(file: &File, offset: u64) -> io::Result<bool> {
         if try_lock_byte(file, offset)? {
             unlock_byte(file, offset);

@@ -111,6 +111,7 @@ impl BroadcastFile {
         put32(control::NOTIFY, 0);
         put32(control::SERVER_PID, 0);
         put64(control::WAITING, 0);
+        put64(control::ATTACHED, 0);
         for b in 0..layout.buffers() {
             let at = layout.header_offset(b);
             for field in (0..buffer::SIZE).step_by(8) {
@@ -182,6 +183,12 @@ impl BroadcastFile {
         self.mapped.u64_at(control::WAITING)
     }
 
+    /// `attached`: bit `i` set while reader `i` is attached.
+    #[inline]
+    pub fn attached(&self) -> &AtomicU64 {
+        self.mapped.u64_at(control::ATTACHED)
+    }
+
     /// `server_pid`.
     pub fn server_pid(&self) -> &AtomicU32 {
         self.mapped.u32_at(control::SERVER_PID)
@@ -207,7 +214,7 @@ impl BroadcastFile {
         self.mapped.u32_at(self.layout.header_offset(b) + field)
     }
 
-    /// Buffer `b`'s publish time (monotonic nanoseconds).
+    /// Buffer `b`'s publish time (coarse monotonic clock, nanoseconds).
     pub fn published_ns(&self, b: usize) -> &AtomicU64 {
         self.mapped
             .u64_at(self.layout.header_offset(b) + buffer::PUBLISHED_NS)

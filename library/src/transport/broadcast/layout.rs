@@ -46,6 +46,8 @@ pub mod control {
     pub const SERVER_PID: usize = 124;
     /// `waiting` (u64): bit `i` set while reader slot `i` sleeps waiting for a frame.
     pub const WAITING: usize = 128;
+    /// `attached` (u64): bit `i` set while reader slot `i` is attached.
+    pub const ATTACHED: usize = 136;
     /// End of the control block.
     pub const END: usize = 192;
 }
@@ -83,7 +85,8 @@ pub mod buffer {
     pub const WIDTH: usize = 20;
     /// `height` (u32).
     pub const HEIGHT: usize = 24;
-    /// `published_ns` (u64): when the frame was published (monotonic clock, for `inspect`).
+    /// `published_ns` (u64): when the frame was published (the coarse monotonic clock, for
+    /// `inspect`).
     pub const PUBLISHED_NS: usize = 32;
     /// Size of a header.
     pub const SIZE: usize = 64;

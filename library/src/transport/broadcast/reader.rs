@@ -56,6 +56,7 @@ impl BroadcastReader {
             file.slot_u32(i, slot::HELD).store(0, Ordering::Relaxed);
             file.slot_last_seq(i).store(0, Ordering::Relaxed);
             file.slot_u32(i, slot::STATE).store(1, Ordering::Release);
+            file.attached().fetch_or(1 << i, Ordering::Release);
             return Ok(BroadcastReader {
                 file,
                 slot: i,
@@ -184,6 +185,8 @@ impl Drop for BroadcastReader {
             .store(0, Ordering::Relaxed);
         f.slot_u32(self.slot, slot::STATE)
             .store(0, Ordering::Release);
+        f.attached()
+            .fetch_and(!(1u64 << self.slot), Ordering::Release);
         // The slot is clean; now let others have it.
         drop(self.slot_lock.take());
     }

@@ -141,11 +141,10 @@ impl BroadcastWriter {
         self.reaped
     }
 
-    /// Reader slots marked attached now (a dead reader counts until it is reaped).
+    /// Readers attached now (a dead reader counts until it is reaped): one load.
+    #[inline]
     pub fn readers_attached(&self) -> usize {
-        (0..READER_SLOTS)
-            .filter(|&i| self.file.slot_attached(i))
-            .count()
+        self.file.attached().load(Ordering::Acquire).count_ones() as usize
     }
 
     /// Takes a buffer that is not the newest frame's and that no reader holds, and marks it
@@ -237,7 +236,7 @@ impl BroadcastWriter {
         f.header_u32(b, buffer::HEIGHT)
             .store(height, Ordering::Relaxed);
         f.published_ns(b)
-            .store(platform::monotonic_ns(), Ordering::Relaxed);
+            .store(MappedFile::coarse_now_ns(), Ordering::Relaxed);
         let seq = f.next_seq().load(Ordering::Relaxed) + 1;
         f.next_seq().store(seq, Ordering::Relaxed);
         f.tag(b)
@@ -287,6 +286,7 @@ impl BroadcastWriter {
                 f.clear_reader_bits(i);
                 f.slot_u32(i, slot::HELD).store(0, Ordering::Relaxed);
                 f.slot_u32(i, slot::STATE).store(0, Ordering::Release);
+                f.attached().fetch_and(!(1u64 << i), Ordering::Release);
                 drop(lock);
                 freed += 1;
             }

@@ -21,7 +21,8 @@ pub struct BufferStatus {
     pub holders: u64,
     /// The frame's number, width and height.
     pub frame: (u32, u32, u32),
-    /// When the frame was published (monotonic clock, nanoseconds; 0 before the first).
+    /// When the frame was published (0 before the first), on the clock of
+    /// [`BroadcastStatus::now_ns`].
     pub published_ns: u64,
 }
 
@@ -60,15 +61,19 @@ pub struct BroadcastStatus {
     pub buffers: Vec<BufferStatus>,
     /// Every slot marked attached.
     pub readers: Vec<ReaderStatus>,
+    /// The time of this snapshot on the clock the server stamps frames with (a coarse monotonic
+    /// clock, nanoseconds): a frame's age is `now_ns - published_ns`.
+    pub now_ns: u64,
 }
 
 impl BroadcastStatus {
-    /// Reads the status of the broadcast file at `path`; `Ok(None)` when it is not one.
+    /// Reads the status of the broadcast file at `path`, opened and mapped read-only, without
+    /// taking any lock; `Ok(None)` when it is not one.
     ///
     /// # Errors
     /// Those of opening and mapping a stream file.
     pub fn read(path: impl AsRef<Path>) -> Result<Option<BroadcastStatus>, Error> {
-        let mapped = MappedFile::open(path.as_ref(), MIN_FILE_SIZE)?;
+        let mapped = MappedFile::open_read_only(path.as_ref(), MIN_FILE_SIZE)?;
         let Some(found) = BroadcastFile::recognise(&mapped) else {
             return Ok(None);
         };
@@ -114,6 +119,7 @@ impl BroadcastStatus {
             waiting: f.waiting().load(Ordering::Relaxed),
             buffers,
             readers,
+            now_ns: MappedFile::coarse_now_ns(),
         }))
     }
 }
