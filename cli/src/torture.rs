@@ -283,22 +283,7 @@ fn serve(path: &Path, seconds: f64) -> Result<(), Failure> {
     let mut n = 0u32;
     while Instant::now() < end {
         n = n.wrapping_add(1);
-        let (w, h) = frame_size(n);
-        let len = (w * h * 3) as usize;
-        let outcome = if n % 2 == 0 {
-            content.fill(n, &mut scratch[..len]);
-            server
-                .put_frame(n, w, h, &scratch[..len])
-                .map_err(|e| describe(e, path))?
-        } else {
-            match server.frame(w, h).map_err(|e| describe(e, path))? {
-                Ok(mut writer) => {
-                    content.fill(n, &mut writer);
-                    writer.publish(n)
-                }
-                Err(outcome) => outcome,
-            }
-        };
+        let outcome = publish_frame(&mut server, &content, n, &mut scratch, path)?;
         match outcome {
             PutOutcome::Delivered => delivered += 1,
             PutOutcome::Dropped => dropped += 1,
@@ -310,6 +295,32 @@ fn serve(path: &Path, seconds: f64) -> Result<(), Failure> {
     }
     println!("delivered={delivered}\ndropped={dropped}\nunconnected={unconnected}");
     Ok(())
+}
+
+/// Publishes torture frame `n` (its size and content derived from `n`), by `putframe` from
+/// `scratch` for even numbers and written in place for odd ones.
+pub(crate) fn publish_frame(
+    server: &mut Server,
+    content: &Content,
+    n: u32,
+    scratch: &mut [u8],
+    path: &Path,
+) -> Result<PutOutcome, Failure> {
+    let (w, h) = frame_size(n);
+    let len = (w * h * 3) as usize;
+    if n % 2 == 0 {
+        content.fill(n, &mut scratch[..len]);
+        return server
+            .put_frame(n, w, h, &scratch[..len])
+            .map_err(|e| describe(e, path));
+    }
+    Ok(match server.frame(w, h).map_err(|e| describe(e, path))? {
+        Ok(mut writer) => {
+            content.fill(n, &mut writer);
+            writer.publish(n)
+        }
+        Err(outcome) => outcome,
+    })
 }
 
 fn hold(path: &Path) -> Result<(), Failure> {

@@ -26,7 +26,7 @@ use shared_memory_image_client::{monotonic_ns, Client, PutOutcome, Server, Serve
 use crate::cli::TortureArgs;
 use crate::scratch::Scratch;
 use crate::stats::print_summary;
-use crate::torture::{frame_size, mix, spawn_peer, Content, Tally, MAX_H, MAX_W};
+use crate::torture::{mix, publish_frame, spawn_peer, Content, Tally, MAX_H, MAX_W};
 use crate::{describe, Failure};
 
 /// The longest a dead reader's holds may stay taken (SPEC section 7: "within 1 second").
@@ -525,22 +525,7 @@ pub fn serve(path: &Path, seconds: f64, buffers: u32) -> Result<(), Failure> {
             break;
         }
         n = n.wrapping_add(1);
-        let (w, h) = frame_size(n);
-        let len = (w * h * 3) as usize;
-        let outcome = if n % 2 == 0 {
-            content.fill(n, &mut scratch[..len]);
-            server
-                .put_frame(n, w, h, &scratch[..len])
-                .map_err(|e| describe(e, path))?
-        } else {
-            match server.frame(w, h).map_err(|e| describe(e, path))? {
-                Ok(mut writer) => {
-                    content.fill(n, &mut writer);
-                    writer.publish(n)
-                }
-                Err(outcome) => outcome,
-            }
-        };
+        let outcome = publish_frame(&mut server, &content, n, &mut scratch, path)?;
         let now = Instant::now();
         match outcome {
             PutOutcome::Delivered => {

@@ -11,8 +11,6 @@
 
 mod common;
 
-#[cfg(unix)]
-use std::process::Command;
 use std::ptr::null_mut;
 use std::time::{Duration, Instant};
 
@@ -21,35 +19,6 @@ use shared_memory_image_client::ffi::*;
 
 #[cfg(unix)]
 const CHILD_ENV: &str = "SHMIMG_FAULT_CHILD";
-
-/// Runs the ignored test `test` in a child process and returns its exit status and output.
-#[cfg(unix)]
-fn child(test: &str, arg: &str) -> (std::process::ExitStatus, String) {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            test,
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, arg)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    (out.status, text)
-}
-
-#[cfg(unix)]
-fn run_in_child(test: &str, arg: &str) {
-    let (status, text) = child(test, arg);
-    assert!(
-        status.success(),
-        "{test} ({arg}) failed in its child process ({status}):\n{text}"
-    );
-    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
-}
 
 /// The argument the parent gave this child, `None` when not running as a child.
 #[cfg(unix)]
@@ -102,7 +71,7 @@ const ENTRY_POINTS: [&str; 6] = [
 #[cfg(unix)]
 fn truncation_is_reported_by_the_first_call_of_every_entry_point() {
     for entry in ENTRY_POINTS {
-        run_in_child("child_truncation", entry);
+        run_in_child("child_truncation", CHILD_ENV, entry);
     }
 }
 
@@ -170,7 +139,7 @@ fn child_truncation() {
 #[test]
 #[cfg(unix)]
 fn a_truncation_that_spares_the_headers_is_seen_by_a_polling_lock_within_a_second() {
-    run_in_child("child_partial_truncation", "1");
+    run_in_child("child_partial_truncation", CHILD_ENV, "1");
 }
 
 #[test]
@@ -202,7 +171,7 @@ fn child_partial_truncation() {
 fn a_sigbus_outside_our_mappings_still_kills() {
     // The handler chains: a child creates a stream (installing the handler), then maps a file of
     // its own, truncates it and touches it.
-    let (status, text) = child("child_foreign_sigbus", "1");
+    let (status, text) = run_child("child_foreign_sigbus", CHILD_ENV, "1");
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(libc::SIGBUS), "{text}");
 }

@@ -278,3 +278,34 @@ pub fn lock_keep(h: SharedMemoryImageStream) -> (i32, SharedMemoryFrame) {
     let rc = unsafe { SharedMemoryImageStream_lock(h, &mut fr) };
     (rc, fr)
 }
+
+/// Runs this test binary's ignored test `test` alone in a child process, with the environment
+/// variable `env` set to `arg` (so that the child knows it is one), and returns its exit status
+/// and output. A crash in the child (a SIGBUS that got through, say) fails the caller's test
+/// instead of killing the test runner.
+pub fn run_child(test: &str, env: &str, arg: &str) -> (std::process::ExitStatus, String) {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            test,
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(env, arg)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status, text)
+}
+
+/// [`run_child`], asserting that the child's test ran and passed.
+pub fn run_in_child(test: &str, env: &str, arg: &str) {
+    let (status, text) = run_child(test, env, arg);
+    assert!(
+        status.success(),
+        "{test} ({arg}) failed in its child process ({status}):\n{text}"
+    );
+    assert!(text.contains("1 passed"), "{test} did not run:\n{text}");
+}
