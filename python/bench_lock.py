@@ -326,9 +326,13 @@ def python_work() -> int:
     return s
 
 
-def child_threaded(directory: str, phases: int, seconds: float, original: str) -> None:
+def child_threaded(
+    directory: str, phases: int, seconds: float, original: str, switch_interval: float
+) -> None:
     """Alternates phases of pure-Python work alone and with the published loop in a thread
     (each loop phase receives about `seconds` worth of 60 Hz frames)."""
+    if switch_interval:
+        sys.setswitchinterval(switch_interval)
     module = load_module(original)
     os.chdir(directory)
     rec = Recorder(1)
@@ -351,7 +355,9 @@ def child_threaded(directory: str, phases: int, seconds: float, original: str) -
     print(json.dumps({"alone": alone, "beside": beside, "frames": rec.frames}))
 
 
-def bench_thread(phases: int, seconds: float, configs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+def bench_thread(
+    phases: int, seconds: float, configs: List[Dict[str, Any]], switch_interval: float
+) -> List[Dict[str, Any]]:
     rows = []
     for cfg in configs:
         with scratch_dir() as d:
@@ -363,7 +369,10 @@ def bench_thread(phases: int, seconds: float, configs: List[Dict[str, Any]]) -> 
                 stdout=subprocess.PIPE, text=True, env=env,
             )
             time.sleep(0.5)
-            r = run_child("_threaded", d, str(phases), str(seconds), cfg.get("original", ""), env=env)
+            r = run_child(
+                "_threaded", d, str(phases), str(seconds), cfg.get("original", ""),
+                str(switch_interval), env=env,
+            )
             Path(d, "stop").touch()
             out, _ = server.communicate(timeout=120)
             srv = json.loads(out.strip().splitlines()[-1])
@@ -410,8 +419,10 @@ def report_poll(rows: List[Dict[str, Any]]) -> None:
               f"{r['published_p99_ms']:>15.2f}")
 
 
-def report_thread(rows: List[Dict[str, Any]]) -> None:
-    print("\nPublished loop in a thread beside a main thread doing pure-Python work")
+def report_thread(rows: List[Dict[str, Any]], switch_interval: float) -> None:
+    interval = f"{switch_interval * 1000:g} ms" if switch_interval else "Python's default"
+    print(f"\nPublished loop in a thread beside a main thread doing pure-Python work "
+          f"(switch interval: {interval})")
     print(f"  {'module':<38} {'main thread slower by %':>23} {'frames':>7} {'age p50 ms':>10} "
           f"{'p99 ms':>7}")
     for r in rows:
@@ -429,12 +440,14 @@ def main() -> None:
         elif cmd == "_client":
             child_client(args[0], int(args[1]), args[2], args[3])
         elif cmd == "_threaded":
-            child_threaded(args[0], int(args[1]), float(args[2]), args[3])
+            child_threaded(args[0], int(args[1]), float(args[2]), args[3], float(args[4]))
         return
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer runs and frames")
     p.add_argument("--only", choices=["locks", "poll", "thread"])
     p.add_argument("--original", default="", help="path of another compiled ensight_grpc_shmem module")
+    p.add_argument("--switch-interval", type=float, default=0.0,
+                   help="sys.setswitchinterval() for the thread part (default: Python's, 5 ms)")
     a = p.parse_args()
     original = os.path.abspath(a.original) if a.original else ""
     import ensight_grpc_shmem as shm
@@ -452,7 +465,8 @@ def main() -> None:
         nocopy = {"label": "ensight_grpc_shmem, loop with copy=False", "variant": "nocopy"}
         report_poll(bench_poll(120 if a.quick else 330, configs + [nocopy]))
     if a.only in (None, "thread"):
-        report_thread(bench_thread(1 if a.quick else 2, 1.5 if a.quick else 2.5, configs))
+        rows = bench_thread(1 if a.quick else 2, 1.5 if a.quick else 2.5, configs, a.switch_interval)
+        report_thread(rows, a.switch_interval)
 
 
 if __name__ == "__main__":
