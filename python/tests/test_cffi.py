@@ -145,3 +145,36 @@ def test_cdef_declares_what_the_headers_declare() -> None:
             assert ours.offsetof(struct, field) == recipe.offsetof(struct, field)
     for name, value in macros(include).items():
         assert getattr(lib_ours, name) == value, name
+
+
+@pytest.mark.skipif(
+    not hasattr(shm._native.lib, "SharedMemoryImageStream_createbroadcast"),
+    reason="library without broadcast streams",
+)
+def test_module_clients_read_a_broadcast_stream_zero_copy(workdir) -> None:
+    """A broadcast server through cffi, three of the module's clients: each gets the frame as
+    a view, and the views outlive the streams."""
+    ffi = cffi.FFI()
+    ffi.cdef(shm.cdef())
+    lib = ffi.dlopen(shm.library_path)
+    path = workdir / "broadcast.bin"
+    server = ffi.new("SharedMemoryImageStream *")
+    assert lib.SharedMemoryImageStream_createbroadcast(str(path).encode(), 64, 64, 4, 0, server) == 0
+    readers = [shm.stream_create(path) for _ in range(3)]
+    image = np.full((8, 8, 3), 5, np.uint8)
+    frame = ffi.new(
+        "struct _SharedMemoryFrame *",
+        {"iFrame": 1, "iWidth": 8, "iHeight": 8, "buffer": ffi.from_buffer("uint8_t[]", image)},
+    )
+    assert lib.SharedMemoryImageStream_putframe(server[0], frame) == 0
+    views = []
+    for r in readers:
+        d = shm.stream_lock(r, copy=False, timeout=1.0)
+        assert isinstance(d, dict) and d["framenumber"] == 1
+        views.append(d["pixeldata"])
+        shm.stream_unlock(r)
+    assert all(np.array_equal(v, image) for v in views)
+    for r in readers:
+        shm.stream_destroy(r)
+    assert lib.SharedMemoryImageStream_destroy(server[0]) == 0
+    assert all(np.array_equal(v, image) for v in views)
