@@ -137,7 +137,7 @@ pub unsafe extern "C" fn SharedMemoryImageStream_lock(
                 if frame.is_null() {
                     return IMAGESTREAM_BAD_ARGS;
                 }
-                code_of(c.client.lock_frame(), |info| match info {
+                code_of(c.client.lock_frame_inline(), |info| match info {
                     // SAFETY: `frame` is non-NULL (checked above) and writable by contract.
                     Some(info) => unsafe { publish_locked_frame(c, info, frame) },
                     None => IMAGESTREAM_NO_FRAMEAVAILABLE,

@@ -100,15 +100,16 @@ pub struct Client {
     reader: Reader,
     locked: Option<FrameInfo>,
     /// Calls of `lock_frame` that may still skip reading the clock (see
-    /// [`Client::check_periodically`]).
+    /// [`check_periodically`]).
     clock_credit: u8,
     /// The coarse clock at the last read.
     last_tick: u64,
+    /// The credit the next reading in the same tick grants.
+    next_credit: u8,
 }
 
-/// A client that calls `lock` more often than the coarse clock ticks reads the clock on one call
-/// in this many.
-const CALLS_PER_CLOCK_READ: u8 = 8;
+/// The most calls of `lock` that skip reading the clock in a row (see [`check_periodically`]).
+const MAX_CLOCK_CREDIT: u8 = 64;
 
 impl Client {
     /// Maps `path` (which must exist and be at least 10 MiB) and attaches. A broadcast file
@@ -132,6 +133,7 @@ impl Client {
             locked: None,
             clock_credit: 0,
             last_tick: 0,
+            next_credit: 0,
         })
     }
 
@@ -194,21 +196,33 @@ impl Client {
     /// broadcast file was laid out anew). The call makes no system call but a cheap clock
     /// read, except at most every 250 ms, when it checks the path and the file's length.
     pub fn lock_frame(&mut self) -> Result<Option<FrameInfo>, Error> {
+        self.lock_frame_inline()
+    }
+
+    /// [`Client::lock_frame`], inlined into its callers in this crate (the C API's `lock`).
+    #[inline(always)]
+    pub(crate) fn lock_frame_inline(&mut self) -> Result<Option<FrameInfo>, Error> {
         if self.locked.is_some() {
             return Err(Error::Locked);
         }
-        // The common case of a polling client, kept short: nothing to take.
-        let idle = match &self.reader {
-            Reader::TwoBuffer(r) => r.nothing_to_take(),
-            Reader::Broadcast(r) => r.nothing_to_take(),
+        // The common case of a polling client, kept short: nothing to take. Reading the state
+        // may have touched pages the file no longer has, and at most every 250 ms the path and
+        // the file's length are checked.
+        let mapped = match &self.reader {
+            Reader::TwoBuffer(r) if r.nothing_to_take() => r.mapped(),
+            Reader::Broadcast(r) if r.nothing_to_take() => {
+                r.health()?;
+                r.mapped()
+            }
+            _ => return self.lock_frame_slow(),
         };
-        if idle {
-            // Reading the state may have touched pages the file no longer has; and at most
-            // every 250 ms, check that the path still names this file at its length.
-            self.check_periodically()?;
-            return Ok(None);
-        }
-        self.lock_frame_slow()
+        check_periodically(
+            mapped,
+            &mut self.clock_credit,
+            &mut self.last_tick,
+            &mut self.next_credit,
+        )?;
+        Ok(None)
     }
 
     /// [`Client::lock_frame`] when there may be a frame to take.
@@ -218,7 +232,19 @@ impl Client {
             Reader::TwoBuffer(r) => r.take_newest(),
             Reader::Broadcast(r) => r.take_newest(),
         };
-        if let Err(e) = self.check_periodically() {
+        let checked = match &self.reader {
+            Reader::TwoBuffer(r) => Ok(r.mapped()),
+            Reader::Broadcast(r) => r.health().map(|()| r.mapped()),
+        }
+        .and_then(|mapped| {
+            check_periodically(
+                mapped,
+                &mut self.clock_credit,
+                &mut self.last_tick,
+                &mut self.next_credit,
+            )
+        });
+        if let Err(e) = checked {
             if let Some(info) = found {
                 self.release(&info);
             }
@@ -233,29 +259,6 @@ impl Client {
             Reader::TwoBuffer(r) => r.release(info),
             Reader::Broadcast(r) => r.release(info),
         }
-    }
-
-    /// The health of the file (and of a broadcast file's layout), and at most every 250 ms a
-    /// check of its path and length. The clock that times those checks costs a few
-    /// nanoseconds to read, as much as the rest of an idle `lock`; so a client whose calls come
-    /// faster than the clock ticks (a few milliseconds) reads it on every
-    /// [`CALLS_PER_CLOCK_READ`]th call only. A client that slows down after such a burst is
-    /// checked again after at most that many calls.
-    #[inline(always)]
-    fn check_periodically(&mut self) -> Result<(), Error> {
-        if let Reader::Broadcast(r) = &self.reader {
-            r.health()?;
-        }
-        if self.clock_credit > 0 {
-            self.clock_credit -= 1;
-            return self.mapped().health();
-        }
-        let now = MappedFile::coarse_now_ns();
-        if now == self.last_tick {
-            self.clock_credit = CALLS_PER_CLOCK_READ - 1;
-        }
-        self.last_tick = now;
-        self.mapped().check_if_due_at(now)
     }
 
     /// Like [`Client::lock`], but waits up to `timeout` for a frame to arrive. A server of this
@@ -378,6 +381,36 @@ impl Drop for Client {
     fn drop(&mut self) {
         let _ = self.unlock_frame();
     }
+}
+
+/// The health of a mapped file, and at most every 250 ms a check of its path and length. The
+/// clock that times those checks costs a few nanoseconds to read, as much as the rest of an idle
+/// `lock`; so a client whose calls come faster than the clock ticks (a few milliseconds) skips
+/// reading it on the next calls: `credit` counts the calls left before the next reading and
+/// doubles (up to [`MAX_CLOCK_CREDIT`]) each time a reading finds the same tick as the last one
+/// (`last_tick`); a reading that finds a new tick sets it back to 0, so a slow caller reads the
+/// clock on every call. A client that slows down after a tight loop is checked again after at
+/// most that many calls.
+#[inline(always)]
+fn check_periodically(
+    mapped: &MappedFile,
+    credit: &mut u8,
+    last_tick: &mut u64,
+    next_credit: &mut u8,
+) -> Result<(), Error> {
+    if *credit > 0 {
+        *credit -= 1;
+        return mapped.health();
+    }
+    let now = MappedFile::coarse_now_ns();
+    if now == *last_tick {
+        *next_credit = (*next_credit * 2).clamp(1, MAX_CLOCK_CREDIT);
+        *credit = *next_credit;
+    } else {
+        *next_credit = 0;
+    }
+    *last_tick = now;
+    mapped.check_if_due_at(now)
 }
 
 #[derive(Debug)]
