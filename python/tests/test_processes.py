@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 import ensight_grpc_shmem as shm
 from conftest import c_program, pattern
@@ -106,3 +107,77 @@ def test_c_server_to_python_client(workdir) -> None:
     out, _ = srv.communicate(timeout=30)
     assert checked == 30
     assert srv.returncode == 0, out
+
+
+# A reader of a broadcast stream written against the original API: stream_create, stream_lock
+# (zero copy and copying, in turn), every byte checked against the pattern of its frame number,
+# frame numbers never going backwards. Prints its frame count and the last frame number.
+BROADCAST_READER = r"""
+import sys
+import numpy as np
+import ensight_grpc_shmem as shm
+
+path, want = sys.argv[1], int(sys.argv[2])
+x = np.arange(64, dtype=np.uint32)[None, :, None]
+y = np.arange(48, dtype=np.uint32)[:, None, None]
+c3 = np.arange(3, dtype=np.uint32)[None, None, :]
+s = shm.stream_create(path)
+got, last, views = 0, -1, []
+while got < want:
+    d = shm.stream_lock(s, copy=(got % 2 == 1), timeout=5.0)
+    assert isinstance(d, dict), d
+    n = d["framenumber"]
+    pixels = np.asarray(d["pixeldata"]) if got % 2 == 0 else np.frombuffer(d["pixeldata"], np.uint8)
+    expect = ((x * (c3 + 1) + y * 3 + n * 7 + c3 * 85) & 0xFF).astype(np.uint8)
+    assert np.array_equal(pixels.reshape(48, 64, 3), expect), n
+    assert n > last, (n, last)
+    if got % 2 == 0:
+        views.append(d["pixeldata"])   # zero-copy views kept past unlock and destroy
+    last = n
+    shm.stream_unlock(s)
+    got += 1
+shm.stream_destroy(s)
+assert all(v.shape == (48, 64, 3) for v in views)
+print(got, last)
+"""
+
+
+def test_three_reader_processes_read_one_broadcast_stream(workdir) -> None:
+    cffi = pytest.importorskip("cffi")
+    ffi = cffi.FFI()
+    ffi.cdef(shm.cdef())
+    lib = ffi.dlopen(shm.library_path)
+    path = workdir / "broadcast.bin"
+    server = ffi.new("SharedMemoryImageStream *")
+    assert lib.SharedMemoryImageStream_createbroadcast(str(path).encode(), 64, 48, 4, 0, server) == 0
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", BROADCAST_READER, str(path), "30"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    try:
+        n = 0
+        deadline = time.monotonic() + 60
+        while any(r.poll() is None for r in readers) and time.monotonic() < deadline:
+            image = pattern(n, 64, 48)
+            frame = ffi.new(
+                "struct _SharedMemoryFrame *",
+                {"iFrame": n, "iWidth": 64, "iHeight": 48, "buffer": ffi.from_buffer("uint8_t[]", image)},
+            )
+            assert lib.SharedMemoryImageStream_putframe(server[0], frame) >= 0
+            n += 1
+            time.sleep(0.01)
+        results = [r.communicate(timeout=10) for r in readers]
+    finally:
+        for r in readers:
+            if r.poll() is None:
+                r.kill()
+        lib.SharedMemoryImageStream_destroy(server[0])
+    for r, (out, err) in zip(readers, results):
+        assert r.returncode == 0, err
+        got, last = map(int, out.split())
+        assert got == 30 and 29 <= last < n
