@@ -13,6 +13,12 @@ root=$(dirname "$here")
 : "${WINEDEBUG:=-all}"
 export WINEPREFIX WINEDEBUG
 WINE=${WINE:-$(command -v wine64 || command -v wine)}
+mkdir -p "$WINEPREFIX"
+# One wine server for the whole test run: started here with a minute's persistence, it stays up
+# between the many short programs of a run, so that none of them races the shutdown of a server
+# whose last client just left (Wine reports that as "recvmsg: Connection reset by peer"). When
+# a server is already running, this second one exits at once.
+"${WINESERVER:-wineserver}" -p60 >/dev/null 2>&1 || true
 sys32="$WINEPREFIX/drive_c/windows/system32"
 stub="$sys32/bcryptprimitives.dll"
 if [ ! -f "$stub" ]; then
