@@ -100,6 +100,7 @@ miri:
 # The C API fuzzed for FUZZ_SECONDS from the committed seeds (fuzz/seeds); new inputs go to
 # fuzz/corpus, crashes to fuzz/artifacts. Needs a nightly toolchain and cargo-fuzz.
 fuzz:
+	mkdir -p fuzz/corpus/c_api
 	cd fuzz && $(CARGO) +nightly fuzz run c_api corpus/c_api seeds/c_api -- \
 	  -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -print_final_stats=1
 

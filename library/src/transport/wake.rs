@@ -27,14 +27,26 @@ pub use crate::platform::Woke;
 /// Registers a waiter in `count` (a pad byte of the header), saturating at 255 so a crowd of
 /// waiters can never wrap it to zero (the server would then skip a wake-up).
 pub fn add_waiter(count: &AtomicU8) -> bool {
-    count
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_add(1))
-        .is_ok()
+    update(count, |n| n.checked_add(1))
 }
 
-/// Unregisters a waiter added with [`add_waiter`] (which returned true).
+/// Unregisters a waiter added with [`add_waiter`] (which returned true); never below zero (a
+/// server may have reset a count it found stale).
 pub fn remove_waiter(count: &AtomicU8) {
-    let _ = count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+    update(count, |n| n.checked_sub(1));
+}
+
+/// Applies `f` to the count with compare-and-swap (SeqCst) until it sticks; false when `f`
+/// declines (returns `None`), leaving the count as it is.
+fn update(count: &AtomicU8, f: impl Fn(u8) -> Option<u8>) -> bool {
+    let mut n = count.load(Ordering::SeqCst);
+    while let Some(next) = f(n) {
+        match count.compare_exchange_weak(n, next, Ordering::SeqCst, Ordering::SeqCst) {
+            Ok(_) => return true,
+            Err(now) => n = now,
+        }
+    }
+    false
 }
 
 /// Whether anybody waits, as seen by a server that just published: a full fence orders its
