@@ -223,7 +223,7 @@ SharedMemoryImageError SharedMemoryImageStream_putframe(SharedMemoryImageStream 
 /**
  * Extension: creates `filename`, or grows an existing file, so that frames up to
  * `max_width` x `max_height` fit; never smaller than the 10 MiB minimum, never shrunk, existing
- * contents kept. The space is really allocated (posix_fallocate on Linux), so a full file
+ * contents kept. The space is really allocated (fallocate on Linux), so a full file
  * system fails here rather than with SIGBUS later. A file this call creates is readable and
  * writable by its owner only (mode 0600 on Unix whatever the umask; on Windows an access list
  * granting the current user alone); an existing file keeps its permissions. See

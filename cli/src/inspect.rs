@@ -105,6 +105,13 @@ pub fn run(a: InspectArgs) -> Result<(), Failure> {
     file.seek(SeekFrom::Start(broadcast_layout::MAGIC_OFFSET as u64))
         .and_then(|_| file.read_exact(&mut magic))
         .map_err(|e| Failure::new(format!("cannot read {}: {e}", a.file.display())))?;
+    if magic == broadcast_layout::MAGIC_LAYING_OUT {
+        println!(
+            "note: a server is laying {} out as a broadcast stream (or died doing so); its \
+             two-buffer view follows\n",
+            a.file.display()
+        );
+    }
     if magic == broadcast_layout::MAGIC {
         match BroadcastStatus::read(&a.file) {
             Ok(Some(status)) => {

@@ -396,6 +396,147 @@ fn a_restarted_server_serves_the_readers_still_attached() {
 }
 
 #[test]
+fn a_second_server_leaves_the_file_as_it_was() {
+    let p = Place::new();
+    let s = broadcast_server(&p, 3);
+    let len = std::fs::metadata(&p.path).unwrap().len();
+    let before = std::fs::read(&p.path).unwrap();
+    // A larger geometry would grow the file: refused before anything changes.
+    assert_eq!(
+        createbroadcast(&p.cpath(), 1920, 1080, 8, 0).0,
+        IMAGESTREAM_IS_SERVER
+    );
+    assert_eq!(std::fs::metadata(&p.path).unwrap().len(), len);
+    assert!(std::fs::read(&p.path).unwrap() == before);
+    destroy(s);
+}
+
+#[test]
+fn readers_of_an_old_layout_never_touch_the_frames_of_a_new_one() {
+    let p = Place::new();
+    // Reader slot 0 attached under 64 buffers, whose last headers lay where a 3-buffer layout
+    // used to put its first payload.
+    let s = broadcast_server(&p, 64);
+    let old = reader(&p);
+    assert_eq!(put(s, 1, 8, 8, &pattern(1, 8, 8)), IMAGESTREAM_NOERROR);
+    assert_eq!(lock_copy(old).1.unwrap().frame_number, 1);
+    destroy(s);
+    let s = broadcast_server(&p, 3);
+    let new = reader(&p);
+    let white = vec![0xFF; 64 * 64 * 3];
+    for n in 1..=3 {
+        assert_eq!(put(s, n, 64, 64, &white), IMAGESTREAM_NOERROR);
+    }
+    // The old reader is told, and detaching gives back what it held in its layout.
+    assert_eq!(lock_copy(old).0, IMAGESTREAM_BAD_FILE_SIZE);
+    destroy(old);
+    let len = std::fs::metadata(&p.path).unwrap().len();
+    let layout = shared_memory_image_client::BroadcastLayout::for_frames(64, 64, 3)
+        .unwrap()
+        .for_file_len(len)
+        .unwrap();
+    let bytes = std::fs::read(&p.path).unwrap();
+    for b in 0..3 {
+        let at = layout.payload_offset(b);
+        assert!(
+            bytes[at..at + white.len()].iter().all(|&v| v == 0xFF),
+            "payload {b} changed"
+        );
+    }
+    assert_eq!(lock_copy(new).1.unwrap().pixels, white);
+    destroy(new);
+    destroy(s);
+}
+
+#[test]
+fn a_frame_held_when_the_file_is_laid_out_anew_is_kept_until_given_back() {
+    let p = Place::new();
+    let s = broadcast_server(&p, 3);
+    let c = reader(&p);
+    let first = pattern(1, 64, 64);
+    assert_eq!(put(s, 1, 64, 64, &first), IMAGESTREAM_NOERROR);
+    let (rc, fr) = lock_keep(c);
+    assert_eq!(rc, IMAGESTREAM_NOERROR);
+    // SAFETY: the frame is locked; its buffer holds 64 * 64 * 3 bytes until unlock.
+    let held = unsafe { std::slice::from_raw_parts((*fr).buffer, first.len()) };
+    destroy(s);
+    // Another geometry, with a reader of its own, rendering black as fast as it can.
+    let path = p.cpath();
+    let renderer = std::thread::spawn(move || {
+        let (rc, s) = createbroadcast(&path, 64, 64, 5, 0);
+        assert_eq!(rc, IMAGESTREAM_NOERROR);
+        let (rc, c) = create(&path, IMAGESTREAM_OPTIONS_NONE);
+        assert_eq!(rc, IMAGESTREAM_NOERROR);
+        let black = vec![0; 64 * 64 * 3];
+        for n in 1..=200 {
+            assert_eq!(put(s, n, 64, 64, &black), IMAGESTREAM_NOERROR);
+            assert_eq!(lock_copy(c).1.unwrap().frame_number, n);
+        }
+        destroy(c);
+        destroy(s);
+    });
+    // The held frame stays intact while held (the new server waits up to a second for it).
+    for _ in 0..20 {
+        assert!(held == first.as_slice(), "a held frame was overwritten");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(unlock(c), IMAGESTREAM_NOERROR);
+    renderer.join().unwrap();
+    assert_eq!(lock_copy(c).0, IMAGESTREAM_BAD_FILE_SIZE);
+    destroy(c);
+}
+
+#[test]
+fn a_wait_that_outlives_its_reader_keeps_the_reader_slot() {
+    use shared_memory_image_client::{Client, Server, ServerOptions};
+    let p = Place::new();
+    let _server = Server::create_broadcast(&p.path, 64, 64, 3, ServerOptions::default()).unwrap();
+    let mut first = Client::attach(&p.path).unwrap();
+    let slot = first.reader_slot().unwrap();
+    let signal = first.lock_frame_or_signal().unwrap().unwrap_err();
+    drop(first);
+    // The signal may still clear its waiting bit: nobody else gets the slot meanwhile.
+    let second = Client::attach(&p.path).unwrap();
+    assert_ne!(second.reader_slot(), Some(slot));
+    drop(signal);
+    let third = Client::attach(&p.path).unwrap();
+    assert_eq!(third.reader_slot(), Some(slot));
+}
+
+#[test]
+fn a_sequence_number_at_its_limit_is_a_bad_file_not_a_wrap() {
+    use shared_memory_image_client::broadcast::layout::control;
+    let p = Place::new();
+    let s = broadcast_server(&p, 3);
+    let c = reader(&p);
+    let mut w: SharedMemoryFrame = null_mut();
+    // SAFETY: valid handle and out-pointer.
+    assert_eq!(
+        unsafe { SharedMemoryImageStream_beginframe(s, 8, 8, &mut w) },
+        IMAGESTREAM_NOERROR
+    );
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&p.path)
+        .unwrap();
+    write_at(&f, &u64::MAX.to_ne_bytes(), control::NEXT_SEQ as u64);
+    // SAFETY: valid handle.
+    assert_eq!(
+        unsafe { SharedMemoryImageStream_endframe(s, 1) },
+        IMAGESTREAM_BAD_FILE_SIZE
+    );
+    // SAFETY: `w` is the stream's frame struct, valid until destroy.
+    assert!(unsafe { (*w).buffer }.is_null());
+    assert_eq!(
+        put(s, 2, 8, 8, &pattern(2, 8, 8)),
+        IMAGESTREAM_BAD_FILE_SIZE
+    );
+    assert_eq!(lock_copy(c).0, IMAGESTREAM_NO_FRAMEAVAILABLE);
+    destroy(c);
+    destroy(s);
+}
+
+#[test]
 fn one_wake_up_call_wakes_every_waiting_reader_and_none_is_made_for_nobody() {
     use shared_memory_image_client::{Client, PutOutcome, Server, ServerOptions};
     let p = Place::new();
@@ -694,6 +835,10 @@ fn a_server_of_the_original_protocol_cannot_make_this_library_misbehave() {
 
 #[test]
 fn random_writes_into_a_broadcast_file_never_give_a_frame_past_a_payload() {
+    use shared_memory_image_client::broadcast::layout::{
+        buffer, BUFFER_HEADERS_OFFSET, MAX_BUFFERS,
+    };
+    const HEADERS_END: u64 = (BUFFER_HEADERS_OFFSET + MAX_BUFFERS as usize * buffer::SIZE) as u64;
     let p = Place::new();
     let s = broadcast_server(&p, 3);
     let readers: Vec<_> = (0..3).map(|_| reader(&p)).collect();
@@ -711,7 +856,7 @@ fn random_writes_into_a_broadcast_file_never_give_a_frame_past_a_payload() {
     };
     for step in 0..3000u32 {
         // A random word into the control block, reader slots or buffer headers.
-        let at = 64 + next() % (8192 - 64);
+        let at = 64 + next() % (HEADERS_END - 64);
         let v = next().to_ne_bytes();
         write_at(&f, &v[..(1 + next() % 8) as usize], at);
         let n = step;

@@ -425,12 +425,17 @@ fn createfile_sizes_and_errors() {
         );
         let len = std::fs::metadata(&p).unwrap().len();
         assert_eq!(len, 48 + 2 * (3840 * 2160 * 3));
-        // Never shrinks.
+        // Never shrinks, and keeps the contents (nothing has the file mapped here).
+        {
+            let f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+            write_at(&f, b"last", len - 4);
+        }
         assert_eq!(
             SharedMemoryImageStream_createfile(cp.as_ptr(), 16, 16),
             IMAGESTREAM_NOERROR
         );
         assert_eq!(std::fs::metadata(&p).unwrap().len(), len);
+        assert_eq!(&std::fs::read(&p).unwrap()[len as usize - 4..], b"last");
         // Space is really allocated, not sparse.
         #[cfg(unix)]
         assert!(

@@ -157,7 +157,10 @@ pub(crate) unsafe fn publish_locked_frame(
     info: FrameInfo,
     out: *mut SharedMemoryFrame,
 ) -> SharedMemoryImageError {
-    let pixels = c.client.locked_pixels_mut().map(<[u8]>::as_mut_ptr);
+    let pixels = c
+        .client
+        .locked_pixels_address()
+        .map(std::ptr::NonNull::as_ptr);
     *c.frame = _SharedMemoryFrame {
         iFrame: info.frame_number,
         iWidth: info.width,

@@ -84,7 +84,7 @@ pub unsafe extern "C" fn SharedMemoryImageStream_putframe(
 
 /// Extension: creates `filename`, or grows an existing file, so that frames up to
 /// `max_width` x `max_height` fit; never smaller than the 10 MiB minimum, never shrunk, existing
-/// contents kept. The space is really allocated (posix_fallocate on Linux), so a full file
+/// contents kept. The space is really allocated (fallocate on Linux), so a full file
 /// system fails here rather than with SIGBUS later. A file this call creates is readable and
 /// writable by its owner only (mode 0600 on Unix whatever the umask; on Windows an access list
 /// granting the current user alone); an existing file keeps its permissions. See
@@ -290,10 +290,12 @@ pub unsafe extern "C" fn SharedMemoryImageStream_endframe(
     guard(|| {
         registry::with(stream, |s| match s {
             Stream::Client(_) => IMAGESTREAM_IS_NOTSERVER,
-            Stream::Server(ss) => code_of(ss.server.end_frame(frame_number), |outcome| {
+            Stream::Server(ss) => {
+                let ended = ss.server.end_frame(frame_number);
+                // Published or not (a file that shrank meanwhile), the frame is over.
                 ss.frame.buffer = std::ptr::null_mut();
-                put_code(outcome)
-            }),
+                code_of(ended, put_code)
+            }
         })
         .unwrap_or(IMAGESTREAM_BAD_ARGS)
     })

@@ -8,7 +8,7 @@
 //! | creating one owner-only | `O_CREAT` with mode 0600, then `fchmod` | a protected DACL granting the current user only |
 //! | file identity | device and inode | volume serial number and file index |
 //! | deleted while open | link count 0 | delete pending |
-//! | allocating space | `posix_fallocate` (`F_PREALLOCATE` on macOS) | `FileAllocationInfo`, then `SetEndOfFile` |
+//! | allocating space | `fallocate` (Linux), `F_PREALLOCATE` (macOS), else `posix_fallocate` | `FileAllocationInfo`, then `SetEndOfFile` |
 //! | cross-process wait and wake | futex (Linux), `os_sync_wait_on_address` (macOS 14.4+), `_umtx_op` (FreeBSD), else sliced sleeps | a named semaphore per wait word, named after the file's identity |
 //! | truncation protection | a SIGBUS handler scoped to our mappings | none needed: a mapped file cannot be truncated |
 //! | coarse monotonic clock | `CLOCK_MONOTONIC_COARSE` (Linux), `CLOCK_MONOTONIC_FAST` (FreeBSD) | `GetTickCount64` |

@@ -122,7 +122,7 @@ impl Client {
     /// [`Error::TooManyReaders`] when a broadcast file has 64 readers already.
     pub fn attach(path: impl AsRef<Path>) -> Result<Client, Error> {
         let mapped = MappedFile::open(path.as_ref(), MIN_FILE_SIZE)?;
-        let reader = match BroadcastFile::recognise(&mapped) {
+        let reader = match BroadcastFile::recognise_waiting(&mapped) {
             Some(found) => {
                 Reader::Broadcast(BroadcastReader::attach(BroadcastFile::new(mapped, found))?)
             }
@@ -334,17 +334,15 @@ impl Client {
         Some(unsafe { self.mapped().bytes(self.pixels_offset(&info), info.len()) })
     }
 
-    /// Like [`Client::locked_pixels`], writable. On a two-buffer file the client owns the buffer
-    /// until unlock; on a broadcast file other readers may read the same frame, so only the
-    /// C API's contract (which hands out a `uint8_t *`) uses this.
-    pub fn locked_pixels_mut(&mut self) -> Option<&mut [u8]> {
+    /// The address of the locked frame's pixels, for the C API (whose frame struct hands out a
+    /// `uint8_t *`). No Rust reference to the pixels is made: on a broadcast file other readers,
+    /// in this process too, may be reading the same frame.
+    pub(crate) fn locked_pixels_address(&self) -> Option<std::ptr::NonNull<u8>> {
         let info = self.locked?;
-        // SAFETY: as in `locked_pixels`; `&mut self` makes this the only slice of the payload
-        // in this process.
-        Some(unsafe {
+        Some(
             self.mapped()
-                .bytes_mut(self.pixels_offset(&info), info.len())
-        })
+                .address_of(self.pixels_offset(&info), info.len()),
+        )
     }
 
     /// Unlocks the frame locked with [`Client::lock_frame`]; the buffer is free for the server.

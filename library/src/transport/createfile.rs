@@ -1,6 +1,7 @@
 //! The `createfile` extension: create or grow a stream file with its space really allocated, and
 //! readable by its owner only unless asked otherwise.
 
+use std::fs::File;
 use std::path::Path;
 
 use crate::platform::{self, AllocError};
@@ -16,7 +17,7 @@ pub const OWNER_ONLY: u32 = 0o600;
 /// umask; on Windows a protected access list that grants the current user alone); an existing
 /// file keeps its permissions.
 ///
-/// The space is allocated (`posix_fallocate` on Linux), so a full file system (for instance a
+/// The space is allocated (`fallocate` on Linux), so a full file system (for instance a
 /// full tmpfs under `/dev/shm`) fails here instead of killing a process with SIGBUS later. An
 /// existing file that is already large enough is left as it is: it is never shrunk (a live
 /// stream may have it mapped) and its contents are kept.
@@ -62,14 +63,29 @@ pub fn create_file_with_mode(
 /// Creates `path` with permission bits `mode` if missing, and makes it at least `needed` bytes
 /// long with the space allocated (never shrinking it); returns its length.
 pub(crate) fn create_with_len(path: &Path, needed: u64, mode: u32) -> Result<u64, Error> {
+    grow(&open_or_create(path, mode)?, needed)
+}
+
+/// Opens `path` read/write, creating it with permission bits `mode` if missing.
+///
+/// # Errors
+/// [`Error::UnableToOpenFile`] when it cannot be created or opened read/write, or is not a
+/// regular file.
+pub(crate) fn open_or_create(path: &Path, mode: u32) -> Result<File, Error> {
     let file = platform::create_or_open(path, mode).map_err(|_| Error::UnableToOpenFile)?;
     let meta = file.metadata().map_err(|_| Error::UnableToOpenFile)?;
     if !meta.is_file() {
         return Err(Error::UnableToOpenFile);
     }
+    Ok(file)
+}
+
+/// Makes an open file at least `needed` bytes long with the space allocated (never shrinking
+/// it); returns its length.
+pub(crate) fn grow(file: &File, needed: u64) -> Result<u64, Error> {
     // Allocate the whole range, including what an existing shorter file already has: fills
     // holes of a sparse file too, so later writes through the mapping cannot hit ENOSPC.
-    platform::allocate(&file, needed).map_err(|e| match e {
+    platform::allocate(file, needed).map_err(|e| match e {
         AllocError::NoSpace => Error::MemoryAlloc,
         AllocError::TooLarge => Error::FrameTooLarge,
         AllocError::Other => Error::UnableToOpenFile,

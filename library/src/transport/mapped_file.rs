@@ -282,6 +282,22 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), len) }
     }
 
+    /// The address of `len` bytes at `offset`, for handing to C (which reads, and may write,
+    /// through it under its own contract); no reference to the bytes is made.
+    ///
+    /// # Panics
+    /// When the range is outside the mapping.
+    #[inline]
+    pub fn address_of(&self, offset: usize, len: usize) -> std::ptr::NonNull<u8> {
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "range outside the mapping"
+        );
+        // SAFETY: `offset` is within the live mapping (checked above), whose base is non-null,
+        // so the sum is in bounds and non-null.
+        unsafe { std::ptr::NonNull::new_unchecked(self.map.as_mut_ptr().add(offset)) }
+    }
+
     /// Sleeps while `word` (one of this file's words) holds `expected`, at most `timeout`; `key`
     /// names the word among the file's wait words (small integers).
     pub fn wait(&self, key: u32, word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {

@@ -182,7 +182,7 @@ impl Server {
     /// As [`Server::create`].
     pub fn with_options(path: impl AsRef<Path>, options: ServerOptions) -> Result<Server, Error> {
         let mapped = MappedFile::open(path.as_ref(), MIN_FILE_SIZE)?;
-        let writer = match BroadcastFile::recognise(&mapped) {
+        let writer = match BroadcastFile::recognise_waiting(&mapped) {
             Some(found) => {
                 Writer::Broadcast(BroadcastWriter::resume(BroadcastFile::new(mapped, found))?)
             }

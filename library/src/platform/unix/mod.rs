@@ -1,7 +1,11 @@
 //! The Unix implementation of the platform layer (Linux, macOS, FreeBSD and other Unix systems).
 //! See [`crate::platform`] for the interface.
 
+mod range_lock;
 mod sigbus;
+
+#[cfg(any(test, not(any(target_os = "linux", target_os = "android"))))]
+mod process_locks;
 
 #[cfg_attr(
     any(target_os = "linux", target_os = "android"),
@@ -30,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 use super::{AllocError, FileId};
 
+pub(crate) use range_lock::{RangeLock, LOCKS_SEEN_WITHIN_PROCESS};
 pub(crate) use sigbus::FaultGuard;
 pub(crate) use wait::WakeChannel;
 
@@ -110,8 +115,28 @@ pub(crate) fn allocate(file: &File, len: u64) -> Result<(), AllocError> {
     Ok(())
 }
 
-#[cfg(not(target_os = "macos"))]
+/// Linux: the `fallocate` system call itself. Not `posix_fallocate`: where the file system
+/// cannot allocate, glibc's fallback reads and writes back every block, which could undo writes
+/// that a live stream makes through its mapping at the same moment.
+#[cfg(any(target_os = "linux", target_os = "android"))]
 fn reserve(file: &File, len: u64) -> io::Result<()> {
+    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+    // SAFETY: the descriptor is open for writing and owned by `file` for the whole call;
+    // fallocate reads no memory of ours. Mode 0 only allocates (and grows the file).
+    if unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Other Unix systems (but macOS): `posix_fallocate`, only for a file that must grow: where it is
+/// emulated by writing, it must not touch a file that a live stream may have mapped.
+#[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
+fn reserve(file: &File, len: u64) -> io::Result<()> {
+    if file.metadata()?.len() >= len {
+        return Ok(());
+    }
     let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
     // SAFETY: the descriptor is open for writing and owned by `file` for the whole call;
     // posix_fallocate reads no memory of ours.
@@ -190,97 +215,4 @@ pub(crate) fn process_exists(pid: u32) -> bool {
     }
     // EPERM: it exists, but belongs to another user.
     io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}
-
-/// An exclusive lock on one byte of an open file, held until dropped or until the process dies
-/// (the kernel releases it then). The byte may lie past the end of the file: the lock marks
-/// ownership, it protects no data.
-///
-/// On Linux the lock belongs to the open file description (`F_OFD_SETLK`), so two handles of one
-/// process on the same file see each other's locks and closing another descriptor of the file
-/// does not drop it. Other Unix systems use classic POSIX record locks, which belong to the
-/// process: there, two streams of one process on the same file do not exclude each other.
-#[derive(Debug)]
-pub(crate) struct RangeLock {
-    /// A duplicate of the descriptor the lock was taken through (same open file description),
-    /// kept open for as long as the lock is held.
-    file: File,
-    offset: u64,
-}
-
-/// Whether two open handles of one process on a file see each other's [`RangeLock`]s: yes with
-/// Linux's open-file-description locks, no with the classic POSIX record locks of other Unix
-/// systems (which belong to the process).
-pub(crate) const LOCKS_SEEN_WITHIN_PROCESS: bool =
-    cfg!(any(target_os = "linux", target_os = "android"));
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const SET_LOCK: libc::c_int = libc::F_OFD_SETLK;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const SET_LOCK: libc::c_int = libc::F_SETLK;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const GET_LOCK: libc::c_int = libc::F_OFD_GETLK;
-#[cfg(not(any(target_os = "linux", target_os = "android")))]
-const GET_LOCK: libc::c_int = libc::F_GETLK;
-
-#[derive(Clone, Copy)]
-enum LockKind {
-    Exclusive,
-    Unlock,
-}
-
-/// One non-blocking lock request on byte `offset`: `Ok(false)` when another holder conflicts.
-fn lock_request(file: &File, offset: u64, kind: LockKind) -> io::Result<bool> {
-    // SAFETY: an all-zero flock is a valid value (and OFD locks require l_pid == 0).
-    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-    fl.l_type = match kind {
-        LockKind::Exclusive => libc::F_WRLCK,
-        LockKind::Unlock => libc::F_UNLCK,
-    } as _;
-    fl.l_whence = libc::SEEK_SET as _;
-    fl.l_start =
-        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    fl.l_len = 1;
-    // SAFETY: the descriptor is open for the whole call (borrowed from `file`) and `fl` is a
-    // valid flock that fcntl only reads.
-    if unsafe { libc::fcntl(file.as_raw_fd(), SET_LOCK, &fl) } == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    match e.raw_os_error() {
-        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
-        _ => Err(e),
-    }
-}
-
-impl RangeLock {
-    /// Takes the lock on byte `offset` of `file`; `Ok(None)` when another holder has it.
-    pub(crate) fn try_lock(file: &File, offset: u64) -> io::Result<Option<RangeLock>> {
-        let file = file.try_clone()?;
-        Ok(lock_request(&file, offset, LockKind::Exclusive)?.then_some(RangeLock { file, offset }))
-    }
-
-    /// Whether someone else holds the lock on byte `offset` of the file, asked through `file`
-    /// (which may be read-only) without taking the lock.
-    pub(crate) fn is_held(file: &File, offset: u64) -> io::Result<bool> {
-        // SAFETY: an all-zero flock is a valid value (and OFD locks require l_pid == 0).
-        let mut fl: libc::flock = unsafe { std::mem::zeroed() };
-        fl.l_type = libc::F_WRLCK as _;
-        fl.l_whence = libc::SEEK_SET as _;
-        fl.l_start = libc::off_t::try_from(offset)
-            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        fl.l_len = 1;
-        // SAFETY: the descriptor is open for the call (borrowed from `file`); `fl` is a valid,
-        // writable flock that fcntl fills in.
-        if unsafe { libc::fcntl(file.as_raw_fd(), GET_LOCK, &mut fl) } == -1 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(fl.l_type != libc::F_UNLCK as _)
-    }
-}
-
-impl Drop for RangeLock {
-    fn drop(&mut self) {
-        let _ = lock_request(&self.file, self.offset, LockKind::Unlock);
-    }
 }

@@ -86,8 +86,8 @@ impl Drop for FaultGuard {
     fn drop(&mut self) {
         if let Some(i) = self.slot {
             let s = &TABLE[i];
-            s.start.store(0, Ordering::Release);
-            while s.busy.load(Ordering::Acquire) != 0 {
+            s.start.store(0, Ordering::SeqCst);
+            while s.busy.load(Ordering::SeqCst) != 0 {
                 std::hint::spin_loop();
             }
             s.faulted.store(false, Ordering::Relaxed);
@@ -136,16 +136,23 @@ extern "C" fn on_sigbus(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut 
         if addr >= start + len {
             continue;
         }
-        s.busy.fetch_add(1, Ordering::AcqRel);
+        s.busy.fetch_add(1, Ordering::SeqCst);
         let mut fixed = false;
-        // Re-check under `busy`: a deregistration that began before our increment has cleared
-        // `start`, and one that begins after it waits for us, so the range is still mapped.
-        if s.start.load(Ordering::Acquire) == start {
+        // Re-check under `busy` (SeqCst, against the SeqCst store and load of a deregistration):
+        // a deregistration that began before our increment has cleared `start`, and one that
+        // begins after it waits for us, so the range is still mapped. The length is read again
+        // after `start`: the slot may have been given to another mapping at the same address
+        // meanwhile, whose `start` store (Release) comes after its `len`.
+        let still = s.start.load(Ordering::SeqCst) == start;
+        let len = s.len.load(Ordering::Acquire);
+        if still && addr < start + len {
             let from = addr & !(page - 1);
             let end = (start + len).div_ceil(page) * page;
             // SAFETY: [from, end) lies inside the live mapping registered in this slot (it
-            // cannot be unmapped while `busy` is non-zero), so MAP_FIXED replaces only pages of
-            // our own file mapping, with private zero-filled memory of the same protection.
+            // cannot be unmapped while `busy` is non-zero, and `start` and `len` were read
+            // under `busy`), so MAP_FIXED replaces only pages of our own file mapping, with
+            // private zero-filled read/write memory (a read-only mapping becomes writable, which
+            // only this library's own loads touch).
             let r = unsafe { remap_zeroed(from, end - from) };
             fixed = r == from;
             s.faulted.store(true, Ordering::Release);

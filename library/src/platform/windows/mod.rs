@@ -124,9 +124,15 @@ fn alloc_error(e: &io::Error) -> AllocError {
     }
 }
 
-/// Reserves `len` bytes of disk space for `file` and makes it at least `len` bytes long.
+/// Reserves `len` bytes of disk space for `file` and makes it at least `len` bytes long. A file
+/// that is already at least `len` bytes long is left alone: an allocation size below the end of
+/// the file would truncate it.
 pub(crate) fn allocate(file: &File, len: u64) -> Result<(), AllocError> {
     let size = i64::try_from(len).map_err(|_| AllocError::TooLarge)?;
+    let current = file.metadata().map_err(|_| AllocError::Other)?.len();
+    if current >= len {
+        return Ok(());
+    }
     let info = FILE_ALLOCATION_INFO {
         AllocationSize: size,
     };
@@ -147,11 +153,7 @@ pub(crate) fn allocate(file: &File, len: u64) -> Result<(), AllocError> {
         }
         // File systems that cannot reserve: setting the length below still sizes the file.
     }
-    let current = file.metadata().map_err(|_| AllocError::Other)?.len();
-    if current < len {
-        file.set_len(len).map_err(|e| alloc_error(&e))?;
-    }
-    Ok(())
+    file.set_len(len).map_err(|e| alloc_error(&e))
 }
 
 /// A coarse monotonic clock in nanoseconds (`GetTickCount64`: no system call, 10 to 16 ms

@@ -4,19 +4,23 @@
 //! writes, every access stays inside the mapping.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::platform::{Wake, Woke};
+use crate::platform::{RangeLock, Wake, Woke};
 use crate::transport::broadcast::layout::{
-    self, buffer, control, slot, BroadcastLayout, READER_SLOTS,
+    self, buffer, control, slot, BroadcastLayout, BUFFER_HEADERS_OFFSET, DATA_START, READER_SLOTS,
 };
-use crate::transport::broadcast::BufferTag;
+use crate::transport::broadcast::{BufferTag, SERVER_LOCK_OFFSET};
 use crate::transport::error::Error;
 use crate::transport::mapped_file::MappedFile;
 use crate::transport::wake::WakeHistory;
 
 /// Wait key of the `notify` word (the file's only wait word).
 const NOTIFY_KEY: u32 = 0;
+
+/// How long a reader attaching waits for a server that is laying the file out: longer than a
+/// server waits for the readers of the previous layout ([`crate::transport::broadcast`]).
+pub(crate) const LAYING_OUT_WAIT: Duration = Duration::from_secs(2);
 
 /// A mapped broadcast file.
 #[derive(Debug)]
@@ -42,16 +46,26 @@ pub(crate) struct Recognised {
 impl BroadcastFile {
     /// Whether `mapped` carries a broadcast layout: the magic, version 1, a geometry that is
     /// valid and yields the recorded file length, and a file at least that long.
+    ///
+    /// A server may be laying the file out anew meanwhile, so the fields read may mix two
+    /// layouts; but they are read after the epoch (Acquire), which [`BroadcastFile::lay_out`]
+    /// writes after every other field (Release): fields that go with the epoch read, or an epoch
+    /// that is not the file's final one, which the first [`BroadcastFile::health`] check (and
+    /// the check in every lock) refuses. Whatever they mix, the geometry is validated, so every
+    /// access through it stays inside the mapping.
     pub fn recognise(mapped: &MappedFile) -> Option<Recognised> {
         if mapped.len() < control::END {
             return None;
         }
-        // The magic is written last when a file is laid out (Release), so reading it first
-        // (Acquire) makes the rest of the control block visible.
-        let magic = mapped.u64_at(control::MAGIC).load(Ordering::Acquire);
-        if magic.to_ne_bytes() != layout::MAGIC {
+        if mapped
+            .u64_at(control::MAGIC)
+            .load(Ordering::Acquire)
+            .to_ne_bytes()
+            != layout::MAGIC
+        {
             return None;
         }
+        let epoch = mapped.u32_at(control::EPOCH).load(Ordering::Acquire);
         let u32_at = |at| mapped.u32_at(at).load(Ordering::Relaxed);
         let u64_at = |at| mapped.u64_at(at).load(Ordering::Relaxed);
         if u32_at(control::VERSION) != layout::VERSION
@@ -65,10 +79,41 @@ impl BroadcastFile {
         if (mapped.len() as u64) < l.file_len() {
             return None;
         }
-        Some(Recognised {
-            layout: l,
-            epoch: u32_at(control::EPOCH),
-        })
+        Some(Recognised { layout: l, epoch })
+    }
+
+    /// [`BroadcastFile::recognise`], waiting while a server lays the file out: a file marked
+    /// as being laid out while a server holds its lock is looked at again every millisecond (up
+    /// to [`LAYING_OUT_WAIT`]), and one marked as laid out but not readable as such a few more
+    /// times (a layout read while it changed). `None` for a file of another kind.
+    pub fn recognise_waiting(mapped: &MappedFile) -> Option<Recognised> {
+        const RETRIES_WHEN_MARKED: u32 = 3;
+        let start = Instant::now();
+        let mut retries = 0;
+        loop {
+            if let Some(found) = BroadcastFile::recognise(mapped) {
+                return Some(found);
+            }
+            if mapped.len() < control::END {
+                return None;
+            }
+            let magic = mapped
+                .u64_at(control::MAGIC)
+                .load(Ordering::Acquire)
+                .to_ne_bytes();
+            let again = if magic == layout::MAGIC {
+                retries += 1;
+                retries <= RETRIES_WHEN_MARKED
+            } else {
+                magic == layout::MAGIC_LAYING_OUT
+                    && start.elapsed() < LAYING_OUT_WAIT
+                    && RangeLock::is_held(mapped.file(), SERVER_LOCK_OFFSET).unwrap_or(false)
+            };
+            if !again {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 
     /// The broadcast view of a mapped file that [`BroadcastFile::recognise`] recognised.
@@ -81,16 +126,20 @@ impl BroadcastFile {
         }
     }
 
-    /// Lays the file out anew for `layout` under `epoch` (the caller holds the server lock and
-    /// the file is at least `layout.file_len()` long): decoys, control block, reader slots
-    /// that nobody holds, buffer headers. The magic is written last.
+    /// Lays the file out anew for `layout` under `epoch` (the caller holds the server lock, the
+    /// file is at least `layout.file_len()` long, and readers of a previous layout were told to
+    /// stop: see [`BroadcastFile::retire`]): decoys, control block, every buffer header slot,
+    /// reader slots left to their owners. The epoch is written after every other field
+    /// (Release), the magic last.
     ///
     /// # Panics
     /// When the mapping is shorter than the layout.
     pub fn lay_out(mapped: MappedFile, layout: BroadcastLayout, epoch: u32) -> BroadcastFile {
         assert!(mapped.len() as u64 >= layout.file_len(), "file too short");
-        // Unrecognisable while it is being laid out.
-        mapped.u64_at(control::MAGIC).store(0, Ordering::Release);
+        mapped.u64_at(control::MAGIC).store(
+            u64::from_ne_bytes(layout::MAGIC_LAYING_OUT),
+            Ordering::SeqCst,
+        );
         for at in [0, layout.second_decoy_offset()] {
             let decoy = layout::decoy_header();
             for (i, word) in decoy.chunks_exact(4).enumerate() {
@@ -105,29 +154,53 @@ impl BroadcastFile {
         put64(control::PAYLOAD, layout.payload_size() as u64);
         put64(control::FILE_LEN, layout.file_len());
         put32(control::READER_SLOTS, READER_SLOTS as u32);
-        put32(control::EPOCH, epoch);
         put64(control::NEXT_SEQ, 0);
         put64(control::LATEST, 0);
         put32(control::NOTIFY, 0);
         put32(control::SERVER_PID, 0);
         put64(control::WAITING, 0);
         put64(control::ATTACHED, 0);
-        for b in 0..layout.buffers() {
-            let at = layout.header_offset(b);
-            for field in (0..buffer::SIZE).step_by(8) {
-                put64(at + field, 0);
-            }
+        // Every header a layout may have, so that none keeps bits of an earlier layout.
+        for at in (BUFFER_HEADERS_OFFSET..DATA_START).step_by(8) {
+            put64(at, 0);
         }
-        let file = BroadcastFile {
+        mapped
+            .u32_at(control::EPOCH)
+            .store(epoch, Ordering::Release);
+        mapped
+            .u64_at(control::MAGIC)
+            .store(u64::from_ne_bytes(layout::MAGIC), Ordering::Release);
+        BroadcastFile {
             mapped,
             layout,
             epoch,
             wake_history: WakeHistory::default(),
-        };
-        file.mapped
-            .u64_at(control::MAGIC)
-            .store(u64::from_ne_bytes(layout::MAGIC), Ordering::Release);
-        file
+        }
+    }
+
+    /// Tells the readers of this layout to stop, before the file is laid out anew: marks the
+    /// file as being laid out (readers attaching now wait) and stores `epoch` (SeqCst), which
+    /// readers check after setting a holder bit (so a reader either sees it and gives the frame
+    /// back, or the caller sees the bit). `epoch` must differ from this layout's and from the
+    /// one the new layout gets.
+    pub fn retire(&self, epoch: u32) {
+        self.mapped.u64_at(control::MAGIC).store(
+            u64::from_ne_bytes(layout::MAGIC_LAYING_OUT),
+            Ordering::SeqCst,
+        );
+        self.mapped
+            .u32_at(control::EPOCH)
+            .store(epoch, Ordering::SeqCst);
+    }
+
+    /// The epoch this process attached under (or laid the file out with).
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    /// Gives back the mapping (to lay the file out anew).
+    pub fn into_mapped(self) -> MappedFile {
+        self.mapped
     }
 
     /// The mapping underneath.
@@ -153,10 +226,10 @@ impl BroadcastFile {
         Ok(())
     }
 
-    /// The epoch recorded in the file now.
+    /// The epoch recorded in the file now (SeqCst: see [`BroadcastFile::retire`]).
     #[inline]
     pub fn epoch_now(&self) -> u32 {
-        self.mapped.u32_at(control::EPOCH).load(Ordering::Relaxed)
+        self.mapped.u32_at(control::EPOCH).load(Ordering::SeqCst)
     }
 
     /// `next_seq`: the sequence number of the last frame published.
@@ -248,6 +321,16 @@ impl BroadcastFile {
             }
         }
         self.waiting().fetch_and(!bit, Ordering::SeqCst);
+    }
+
+    /// Frees reader slot `i` (its owner detaches, or died): gives back what it holds and waits
+    /// for, clears its `attached` bit, and marks it free last, so that an owner killed half-way
+    /// leaves a slot still marked attached, which the server reaps.
+    pub fn free_slot(&self, i: usize) {
+        self.clear_reader_bits(i);
+        self.slot_u32(i, slot::HELD).store(0, Ordering::Relaxed);
+        self.attached().fetch_and(!(1u64 << i), Ordering::Release);
+        self.slot_u32(i, slot::STATE).store(0, Ordering::Release);
     }
 
     /// A decoded tag of buffer `b`.

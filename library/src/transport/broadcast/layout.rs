@@ -13,6 +13,9 @@ pub const READER_SLOTS: usize = 64;
 
 /// The format marker at [`MAGIC_OFFSET`].
 pub const MAGIC: [u8; 8] = *b"SHMIMGBC";
+/// The marker while a server lays the file out (anew): readers that find it wait for
+/// [`MAGIC`].
+pub const MAGIC_LAYING_OUT: [u8; 8] = *b"SHMIMGLO";
 /// The format version this library writes and reads.
 pub const VERSION: u32 = 1;
 
@@ -96,6 +99,11 @@ pub mod buffer {
 pub const SLOTS_OFFSET: usize = 256;
 /// Offset of buffer header 0.
 pub const BUFFER_HEADERS_OFFSET: usize = SLOTS_OFFSET + READER_SLOTS * slot::SIZE;
+/// Offset of the first payload: the page after room for [`MAX_BUFFERS`] headers, whatever the
+/// number of buffers, so that the header of any buffer `b` is at the same offset in every layout
+/// and never inside a payload (a reader of a previous layout may still touch its header).
+pub const DATA_START: usize =
+    (BUFFER_HEADERS_OFFSET + MAX_BUFFERS as usize * buffer::SIZE).next_multiple_of(PAGE as usize);
 
 /// The geometry of a broadcast file, derived from its number of buffers, payload size and length.
 ///
@@ -130,8 +138,7 @@ impl BroadcastLayout {
         let stride = payload
             .checked_next_multiple_of(PAGE)
             .ok_or(Error::FrameTooLarge)?;
-        let headers_end = (BUFFER_HEADERS_OFFSET + buffers as usize * buffer::SIZE) as u64;
-        let data_start = headers_end.next_multiple_of(PAGE);
+        let data_start = DATA_START as u64;
         let first_half = u64::from(buffers.div_ceil(2))
             .checked_mul(stride)
             .and_then(|b| b.checked_add(data_start))
@@ -316,10 +323,13 @@ mod tests {
                 // Every region as [start, end).
                 let mut regions = vec![(0, HEADER_SIZE), (control::MAGIC, control::END)];
                 regions.push((SLOTS_OFFSET, BUFFER_HEADERS_OFFSET));
-                regions.push((
+                // Room for every header a layout may have, and the ones of this one in it.
+                let table = (
                     BUFFER_HEADERS_OFFSET,
-                    l.header_offset(l.buffers() - 1) + buffer::SIZE,
-                ));
+                    BUFFER_HEADERS_OFFSET + MAX_BUFFERS as usize * buffer::SIZE,
+                );
+                assert!(l.header_offset(n - 1) + buffer::SIZE <= table.1);
+                regions.push(table);
                 regions.push((
                     l.second_decoy_offset(),
                     l.second_decoy_offset() + HEADER_SIZE,

@@ -10,8 +10,8 @@
 //! | 0 | decoy two-buffer header: zeros, state byte (offset 20) = 1 |
 //! | 64 | control block: magic `SHMIMGBC`, version 1, `n`, `S`, file length, reader slots (64), epoch, `next_seq`, `latest`, `notify`, server pid, `waiting` |
 //! | 256 | 64 reader slots of 64 bytes: state (0 free, 1 attached), pid, last sequence number, held buffer |
-//! | 4352 | `n` buffer headers of 64 bytes: `tag` (`seq << 8 \| state`), `holders` (bit per reader slot), frame number, width, height, publish time |
-//! | page-aligned | payloads `0..ceil(n/2)`, one every `S` rounded up to a page |
+//! | 4352 | room for 64 buffer headers of 64 bytes, the first `n` used: `tag` (`seq << 8 \| state`), `holders` (bit per reader slot), frame number, width, height, publish time |
+//! | 12288 | payloads `0..ceil(n/2)`, one every `S` rounded up to a page |
 //! | `H` = half the file | second decoy header (state 1), then payloads `ceil(n/2)..n` from `H + 4096` |
 //!
 //! A client of the original protocol reads its two buffer headers at 0 and `24 + P` with
@@ -64,6 +64,17 @@
 //! slot freed. **A dead server** leaves a buffer in WRITING; the next server (which must hold
 //! the server lock, so the old one is gone) sets such buffers FREE and goes on numbering from
 //! `next_seq`, so attached readers go on reading.
+//!
+//! **Laying a file out anew** (a server with another geometry): the server marks the file as
+//! being laid out (magic `SHMIMGLO`) and changes the epoch (SeqCst), so that readers of the old
+//! layout stop: a reader loads the epoch after setting its holder bit (SeqCst), so either it sees
+//! the new epoch and gives the frame back, or the server sees the bit. The server reaps dead
+//! readers and waits, at most a second, for the old layout's holders to empty, then writes the
+//! new layout with a second new epoch (after every other field, Release) and the magic. Headers
+//! sit at the same offsets in every layout, never inside a payload, so whatever an old reader
+//! still does to its headers touches no pixels. A reader attaching reads the epoch (Acquire)
+//! before the other fields: either they go with it, or the epoch is not the final one and the
+//! reader's first call reports `IMAGESTREAM_BAD_FILE_SIZE`.
 
 pub mod layout;
 

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::platform::RangeLock;
+use crate::platform::{self, RangeLock};
 use crate::transport::broadcast::file::BroadcastFile;
 use crate::transport::broadcast::layout::{buffer, slot, READER_SLOTS};
 use crate::transport::broadcast::{slot_lock_offset, BufferPhase, BufferTag};
@@ -23,8 +23,10 @@ const HOLD_ATTEMPTS: usize = 4;
 pub(crate) struct BroadcastReader {
     file: Arc<BroadcastFile>,
     slot: usize,
-    /// The lock that marks the slot as ours; released last, after the slot is cleaned.
-    slot_lock: Option<RangeLock>,
+    /// The lock that marks the slot as ours; released after the slot is cleaned, and after the
+    /// last [`BroadcastSignal`] of this reader is gone (a wait outliving its reader must not
+    /// touch the bit of a reader that took the slot meanwhile).
+    slot_lock: Arc<RangeLock>,
     /// Sequence number of the last frame taken.
     last_seq: u64,
 }
@@ -41,9 +43,13 @@ impl BroadcastReader {
         let file = Arc::new(file);
         let pid = std::process::id();
         for i in 0..READER_SLOTS {
-            // Where a process does not see its own locks (classic POSIX record locks), a slot
-            // marked attached by this process belongs to another stream of ours.
-            if file.slot_attached(i) && file.slot_u32(i, slot::PID).load(Ordering::Relaxed) == pid {
+            // Where a process's locks can be lost while it lives (classic POSIX record locks:
+            // closing any descriptor of the file drops them all), a slot marked attached by a
+            // live process is taken even if its lock is free.
+            if !platform::LOCKS_SEEN_WITHIN_PROCESS
+                && file.slot_attached(i)
+                && platform::process_exists(file.slot_u32(i, slot::PID).load(Ordering::Relaxed))
+            {
                 continue;
             }
             let lock = match RangeLock::try_lock(file.mapped().file(), slot_lock_offset(i)) {
@@ -60,7 +66,7 @@ impl BroadcastReader {
             return Ok(BroadcastReader {
                 file,
                 slot: i,
-                slot_lock: Some(lock),
+                slot_lock: Arc::new(lock),
                 last_seq: 0,
             });
         }
@@ -124,6 +130,12 @@ impl BroadcastReader {
                 return None;
             }
             f.holders(b).fetch_or(bit, Ordering::SeqCst);
+            if f.epoch_now() != f.epoch() {
+                // A server is laying the file out anew (it checks the holders after changing
+                // the epoch, so either it sees this bit or this reader sees the new epoch).
+                f.holders(b).fetch_and(!bit, Ordering::Release);
+                return None;
+            }
             if f.tag(b).load(Ordering::SeqCst) != BufferTag::word(seq, BufferPhase::Ready) {
                 // The server has moved on: this buffer is being rewritten or holds a newer frame.
                 f.holders(b).fetch_and(!bit, Ordering::Release);
@@ -172,6 +184,7 @@ impl BroadcastReader {
         BroadcastSignal {
             file: Arc::clone(&self.file),
             slot: self.slot,
+            _slot_lock: Arc::clone(&self.slot_lock),
             last_seq: self.last_seq,
         }
     }
@@ -179,16 +192,9 @@ impl BroadcastReader {
 
 impl Drop for BroadcastReader {
     fn drop(&mut self) {
-        let f = &self.file;
-        f.clear_reader_bits(self.slot);
-        f.slot_u32(self.slot, slot::HELD)
-            .store(0, Ordering::Relaxed);
-        f.slot_u32(self.slot, slot::STATE)
-            .store(0, Ordering::Release);
-        f.attached()
-            .fetch_and(!(1u64 << self.slot), Ordering::Release);
-        // The slot is clean; now let others have it.
-        drop(self.slot_lock.take());
+        // The slot is clean after this; its lock goes with the last reference to it (this
+        // reader's, or a signal's that is still waiting).
+        self.file.free_slot(self.slot);
     }
 }
 
@@ -198,6 +204,9 @@ impl Drop for BroadcastReader {
 pub(crate) struct BroadcastSignal {
     file: Arc<BroadcastFile>,
     slot: usize,
+    /// Keeps the slot from being taken by another reader while this signal may still clear its
+    /// waiting bit.
+    _slot_lock: Arc<RangeLock>,
     last_seq: u64,
 }
 

@@ -3,9 +3,11 @@
 //! slots of dead readers. The public [`crate::Server`] drives it; the protocol is described in
 //! [`crate::transport::broadcast`].
 
+use std::fs::File;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::platform::{self, RangeLock, Wake};
 use crate::transport::broadcast::file::BroadcastFile;
@@ -34,42 +36,78 @@ pub(crate) struct BroadcastWriter {
     reaped: u64,
 }
 
-/// Takes the server lock of a mapped file.
-fn server_lock(mapped: &MappedFile) -> Result<RangeLock, Error> {
-    match RangeLock::try_lock(mapped.file(), SERVER_LOCK_OFFSET) {
-        Ok(Some(lock)) => Ok(lock),
-        // Another server of this file is alive.
-        Ok(None) => Err(Error::IsServer),
-        Err(_) => Err(Error::UnableToOpenFile),
+/// Attempts at taking the server lock before a server is reported alive.
+const SERVER_LOCK_ATTEMPTS: u32 = 3;
+/// How long a server that lays a file out anew waits for the readers of the old layout to give
+/// back the frames they hold.
+const RETIRE_WAIT: Duration = Duration::from_secs(1);
+/// The highest sequence number a tag can carry.
+const MAX_SEQ: u64 = u64::MAX >> 8;
+
+/// Takes the server lock of a stream file. A lock found taken is tried again twice, 2 ms apart:
+/// where a lock can only be probed by taking it (Windows), `shmimg inspect` holds it for a
+/// moment.
+fn server_lock(file: &File) -> Result<RangeLock, Error> {
+    for attempt in 1..=SERVER_LOCK_ATTEMPTS {
+        match RangeLock::try_lock(file, SERVER_LOCK_OFFSET) {
+            Ok(Some(lock)) => return Ok(lock),
+            Ok(None) if attempt < SERVER_LOCK_ATTEMPTS => {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            // Another server of this file is alive.
+            Ok(None) => return Err(Error::IsServer),
+            Err(_) => return Err(Error::UnableToOpenFile),
+        }
     }
+    Err(Error::IsServer)
+}
+
+/// Whether the server a file records is still alive although its lock could be taken: possible
+/// only where a process's locks are lost when it closes any descriptor of the file (classic
+/// POSIX record locks), so there the recorded process id is asked as well.
+fn recorded_server_alive(file: &BroadcastFile) -> bool {
+    if platform::LOCKS_SEEN_WITHIN_PROCESS {
+        return false;
+    }
+    let pid = file.server_pid().load(Ordering::Relaxed);
+    pid != 0 && pid != std::process::id() && platform::process_exists(pid)
 }
 
 impl BroadcastWriter {
     /// Creates or grows `path` for `layout` (never shrinking it; a new file is owner-only), and
     /// serves it: a file that already carries this very layout is resumed, with its readers
     /// (a restarted server); anything else is laid out anew, and readers of an older layout are
-    /// told (`IMAGESTREAM_BAD_FILE_SIZE`).
+    /// told (`IMAGESTREAM_BAD_FILE_SIZE`) after the frames they hold are given back (waited for
+    /// up to a second).
     ///
     /// # Errors
     /// Those of [`crate::create_file`]; [`Error::IsServer`] when a live server already serves
-    /// the file.
+    /// the file (the file is left as it was).
     pub fn create(path: &Path, layout: BroadcastLayout) -> Result<BroadcastWriter, Error> {
-        let len = createfile::create_with_len(path, layout.file_len(), createfile::OWNER_ONLY)?;
+        // The lock before any change: a second server fails without touching the file.
+        let file = createfile::open_or_create(path, createfile::OWNER_ONLY)?;
+        let lock = server_lock(&file)?;
+        let len = createfile::grow(&file, layout.file_len())?;
         // A file that was longer keeps its length; the layout follows it, so that the second
         // decoy header stays where the original protocol looks.
         let layout = layout.for_file_len(len)?;
-        let mapped = MappedFile::open(path, layout.file_len())?;
-        let lock = server_lock(&mapped)?;
+        let mapped = MappedFile::map(file, path, layout.file_len())?;
         let file = match BroadcastFile::recognise(&mapped) {
-            Some(found) if found.layout == layout => BroadcastFile::new(mapped, found),
-            found => {
-                // A new epoch, different from the old one, so that its readers notice.
-                let epoch = match found {
-                    Some(old) => old.epoch.wrapping_add(1),
-                    None => (platform::monotonic_ns() as u32) | 1,
-                };
-                BroadcastFile::lay_out(mapped, layout, epoch)
+            Some(found) => {
+                let old = BroadcastFile::new(mapped, found);
+                if recorded_server_alive(&old) {
+                    return Err(Error::IsServer);
+                }
+                if found.layout == layout {
+                    old
+                } else {
+                    // Two new epochs: one to stop the old readers, and the new layout's, so
+                    // that a reader that read fields of both layouts is refused.
+                    retire(&old, found.epoch.wrapping_add(1));
+                    BroadcastFile::lay_out(old.into_mapped(), layout, found.epoch.wrapping_add(2))
+                }
             }
+            None => BroadcastFile::lay_out(mapped, layout, (platform::monotonic_ns() as u32) | 1),
         };
         Ok(BroadcastWriter::start(file, lock))
     }
@@ -80,7 +118,10 @@ impl BroadcastWriter {
     /// # Errors
     /// [`Error::IsServer`] when a live server already serves the file.
     pub fn resume(file: BroadcastFile) -> Result<BroadcastWriter, Error> {
-        let lock = server_lock(file.mapped())?;
+        let lock = server_lock(file.mapped().file())?;
+        if recorded_server_alive(&file) {
+            return Err(Error::IsServer);
+        }
         Ok(BroadcastWriter::start(file, lock))
     }
 
@@ -113,7 +154,11 @@ impl BroadcastWriter {
     /// The health of the mapping and of the layout (another server may have laid the file out
     /// anew).
     pub fn health(&self) -> Result<(), Error> {
-        self.file.health()
+        self.file.health()?;
+        if self.file.next_seq().load(Ordering::Relaxed) >= MAX_SEQ {
+            return Err(Error::BadFileSize);
+        }
+        Ok(())
     }
 
     /// Bytes of payload per buffer.
@@ -153,7 +198,7 @@ impl BroadcastWriter {
     pub fn take_free(&mut self) -> Result<usize, PutOutcome> {
         let now = MappedFile::coarse_now_ns();
         if now.saturating_sub(self.last_reap) >= REAP_INTERVAL_NS {
-            self.reap_dead_readers(now);
+            self.reap(now);
         }
         if self.readers_attached() == 0 {
             return Err(PutOutcome::Unconnected);
@@ -161,9 +206,7 @@ impl BroadcastWriter {
         if let Some(b) = self.claim() {
             return Ok(b);
         }
-        if now.saturating_sub(self.last_reap) >= REAP_WHEN_FULL_NS
-            && self.reap_dead_readers(now) > 0
-        {
+        if now.saturating_sub(self.last_reap) >= REAP_WHEN_FULL_NS && self.reap(now) > 0 {
             if let Some(b) = self.claim() {
                 return Ok(b);
             }
@@ -237,7 +280,13 @@ impl BroadcastWriter {
             .store(height, Ordering::Relaxed);
         f.published_ns(b)
             .store(MappedFile::coarse_now_ns(), Ordering::Relaxed);
-        let seq = f.next_seq().load(Ordering::Relaxed) + 1;
+        let seq = f.next_seq().load(Ordering::Relaxed).saturating_add(1);
+        if seq > MAX_SEQ {
+            // Only a file written by someone else can get here (2^56 frames): refuse to
+            // publish; `health` reports the file as unusable.
+            self.abandon(b);
+            return PutOutcome::Dropped;
+        }
         f.next_seq().store(seq, Ordering::Relaxed);
         f.tag(b)
             .store(BufferTag::word(seq, BufferPhase::Ready), Ordering::Release);
@@ -261,38 +310,53 @@ impl BroadcastWriter {
             .store(BufferTag::word(t.seq, BufferPhase::Free), Ordering::Release);
     }
 
-    /// Frees the slots of readers that died: a slot marked attached whose lock can be taken
-    /// belongs to nobody. Returns how many were freed.
-    fn reap_dead_readers(&mut self, now: u64) -> usize {
+    /// Frees the slots of readers that died (see [`reap_dead_readers`]); returns how many.
+    fn reap(&mut self, now: u64) -> usize {
         self.last_reap = now;
-        let f = &self.file;
-        let pid = std::process::id();
-        let mut freed = 0;
-        for i in 0..READER_SLOTS {
-            if !f.slot_attached(i) {
-                continue;
-            }
-            // Where locks belong to the process rather than to an open file (classic POSIX
-            // record locks), a slot of this process is alive, and a lock can be lost while its
-            // process lives (closing any descriptor of the file drops them all): there a slot
-            // is reaped only when its process is gone as well.
-            let owner = f.slot_u32(i, slot::PID).load(Ordering::Relaxed);
-            if !platform::LOCKS_SEEN_WITHIN_PROCESS
-                && (owner == pid || platform::process_exists(owner))
-            {
-                continue;
-            }
-            if let Ok(Some(lock)) = RangeLock::try_lock(f.mapped().file(), slot_lock_offset(i)) {
-                f.clear_reader_bits(i);
-                f.slot_u32(i, slot::HELD).store(0, Ordering::Relaxed);
-                f.slot_u32(i, slot::STATE).store(0, Ordering::Release);
-                f.attached().fetch_and(!(1u64 << i), Ordering::Release);
-                drop(lock);
-                freed += 1;
-            }
-        }
+        let freed = reap_dead_readers(&self.file);
         self.reaped += freed as u64;
         freed
+    }
+}
+
+/// Frees the slots of readers that died: a slot marked attached whose lock can be taken belongs
+/// to nobody. Returns how many were freed.
+fn reap_dead_readers(f: &BroadcastFile) -> usize {
+    let mut freed = 0;
+    for i in 0..READER_SLOTS {
+        if !f.slot_attached(i) {
+            continue;
+        }
+        // Where locks belong to the process rather than to an open file (classic POSIX record
+        // locks), a lock can be lost while its process lives (closing any descriptor of the
+        // file drops them all): there a slot is reaped only when its process is gone as well.
+        let owner = f.slot_u32(i, slot::PID).load(Ordering::Relaxed);
+        if !platform::LOCKS_SEEN_WITHIN_PROCESS && platform::process_exists(owner) {
+            continue;
+        }
+        if let Ok(Some(lock)) = RangeLock::try_lock(f.mapped().file(), slot_lock_offset(i)) {
+            f.free_slot(i);
+            drop(lock);
+            freed += 1;
+        }
+    }
+    freed
+}
+
+/// Stops the readers of `old`'s layout (a new `epoch`) and waits, at most [`RETIRE_WAIT`], for
+/// them to give back the frames they hold, reaping dead ones meanwhile. A reader that holds a
+/// frame longer may see it overwritten by the new layout's frames; it gets
+/// `IMAGESTREAM_BAD_FILE_SIZE` at its next call.
+fn retire(old: &BroadcastFile, epoch: u32) {
+    old.retire(epoch);
+    let start = Instant::now();
+    loop {
+        reap_dead_readers(old);
+        let held = (0..old.layout().buffers()).any(|b| old.holders(b).load(Ordering::SeqCst) != 0);
+        if !held || start.elapsed() >= RETIRE_WAIT {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
