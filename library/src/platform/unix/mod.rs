@@ -32,11 +32,13 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::{AllocError, FileId};
+use std::sync::atomic::AtomicU32;
+use std::time::Duration;
+
+use super::{AllocError, FileId, Wake, Woke};
 
 pub(crate) use range_lock::{RangeLock, LOCKS_SEEN_WITHIN_PROCESS};
 pub(crate) use sigbus::FaultGuard;
-pub(crate) use wait::WakeChannel;
 
 /// Opens an existing file for reading and writing.
 pub(crate) fn open_read_write(path: &Path) -> io::Result<File> {
@@ -201,6 +203,85 @@ fn read_clock(clock: libc::clockid_t) -> u64 {
 /// A C file name as a path: Unix paths are bytes, taken as they are.
 pub(crate) fn path_from_c(name: &CStr) -> PathBuf {
     PathBuf::from(OsStr::from_bytes(name.to_bytes()))
+}
+
+/// Waits and wakes on words of one mapped file. On Unix a word's address names its wait queue
+/// (the system's cross-process address wait, in the `wait_*.rs` file of each system), so the
+/// channel holds nothing, and the word's key and the file's count of waiters are not needed.
+#[derive(Debug)]
+pub(crate) struct WakeChannel;
+
+impl WakeChannel {
+    /// The channel of the file `_id`.
+    pub(crate) fn open(_id: FileId) -> WakeChannel {
+        WakeChannel
+    }
+
+    /// Sleeps while `word` holds `expected`, at most `timeout`.
+    pub(crate) fn wait(
+        &self,
+        _key: u32,
+        word: &AtomicU32,
+        expected: u32,
+        timeout: Duration,
+    ) -> Woke {
+        wait::wait(word, expected, timeout)
+    }
+
+    /// Wakes every process sleeping on `word` (one system call).
+    pub(crate) fn wake_all(&self, _key: u32, word: &AtomicU32, _waiters: u32) -> Wake {
+        wait::wake_all(word)
+    }
+}
+
+/// A relative timeout for a wait system call (seconds capped at `i32::MAX`).
+#[cfg_attr(
+    not(any(target_os = "linux", target_os = "android", target_os = "freebsd")),
+    allow(dead_code)
+)]
+fn relative_timespec(timeout: Duration) -> libc::timespec {
+    libc::timespec {
+        tv_sec: timeout.as_secs().min(i32::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    }
+}
+
+/// How a wait system call that failed ended, from `errno`: its timeout passed, or anything
+/// else (a signal, the word no longer held the value), after which the caller re-checks.
+#[cfg_attr(
+    not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "macos",
+        target_os = "freebsd"
+    )),
+    allow(dead_code)
+)]
+fn failed_wait() -> Woke {
+    if io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
+        Woke::TimedOut
+    } else {
+        Woke::Other
+    }
+}
+
+/// The longest sleep where the system cannot wait on memory across processes: each wait is a
+/// sleep of at most this long, then the caller re-checks.
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android", target_os = "freebsd"),
+    allow(dead_code)
+)]
+const POLL_SLICE: Duration = Duration::from_micros(100);
+
+/// A wait where the system has no cross-process address wait: a sleep of at most
+/// [`POLL_SLICE`].
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android", target_os = "freebsd"),
+    allow(dead_code)
+)]
+fn poll_sleep(timeout: Duration) -> Woke {
+    std::thread::sleep(timeout.min(POLL_SLICE));
+    Woke::Other
 }
 
 /// Whether a process with this id exists (it may be another process that reused the id of one

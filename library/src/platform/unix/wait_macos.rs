@@ -1,6 +1,6 @@
 //! Cross-process wait and wake on macOS: `os_sync_wait_on_address` with the shared flag (macOS
 //! 14.4 and later), looked up at run time so the library still loads on older systems, where
-//! waits are sliced sleeps instead. Untested here (the project's machines run Linux); the crate
+//! waits are sliced sleeps instead (`poll_sleep`). Untested here (the project's machines run Linux); the crate
 //! is type-checked for macOS.
 
 use std::ffi::c_void;
@@ -8,11 +8,8 @@ use std::sync::atomic::AtomicU32;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::platform::{FileId, Wake, Woke};
-
-/// The longest sleep when the system cannot wait on memory across processes: each wait is a
-/// sleep of at most this long, then the caller re-checks.
-const POLL_SLICE: Duration = Duration::from_micros(100);
+use super::{failed_wait, poll_sleep};
+use crate::platform::{Wake, Woke};
 
 const OS_SYNC_WAIT_ON_ADDRESS_SHARED: u32 = 1;
 const OS_SYNC_WAKE_BY_ADDRESS_SHARED: u32 = 1;
@@ -53,63 +50,43 @@ fn address_wait() -> Option<&'static AddressWait> {
     .as_ref()
 }
 
-/// Waits and wakes on words of one mapped file; the word's address names its wait queue.
-#[derive(Debug)]
-pub(crate) struct WakeChannel;
-
-impl WakeChannel {
-    /// The channel of the file `_id`.
-    pub(crate) fn open(_id: FileId) -> WakeChannel {
-        WakeChannel
+/// Sleeps while `word` holds `expected`, at most `timeout`.
+pub(super) fn wait(word: &AtomicU32, expected: u32, timeout: Duration) -> Woke {
+    let Some(f) = address_wait() else {
+        return poll_sleep(timeout);
+    };
+    let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
+    // SAFETY: `word` is a valid, aligned 4-byte location in a live mapping for the call; the
+    // function only reads it.
+    let rc = unsafe {
+        (f.wait)(
+            word.as_ptr().cast(),
+            u64::from(expected),
+            4,
+            OS_SYNC_WAIT_ON_ADDRESS_SHARED,
+            OS_CLOCK_MACH_ABSOLUTE_TIME,
+            ns,
+        )
+    };
+    if rc >= 0 {
+        Woke::Woken
+    } else {
+        failed_wait()
     }
+}
 
-    /// Sleeps while `word` holds `expected`, at most `timeout`.
-    pub(crate) fn wait(
-        &self,
-        _key: u32,
-        word: &AtomicU32,
-        expected: u32,
-        timeout: Duration,
-    ) -> Woke {
-        let Some(f) = address_wait() else {
-            std::thread::sleep(timeout.min(POLL_SLICE));
-            return Woke::Other;
-        };
-        let ns = u64::try_from(timeout.as_nanos()).unwrap_or(u64::MAX).max(1);
-        // SAFETY: `word` is a valid, aligned 4-byte location in a live mapping for the call;
-        // the function only reads it.
-        let rc = unsafe {
-            (f.wait)(
-                word.as_ptr().cast(),
-                u64::from(expected),
-                4,
-                OS_SYNC_WAIT_ON_ADDRESS_SHARED,
-                OS_CLOCK_MACH_ABSOLUTE_TIME,
-                ns,
-            )
-        };
-        if rc >= 0 {
-            Woke::Woken
-        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ETIMEDOUT) {
-            Woke::TimedOut
-        } else {
-            Woke::Other
-        }
-    }
-
-    /// Wakes every process sleeping on `word`.
-    pub(crate) fn wake_all(&self, _key: u32, word: &AtomicU32, _waiters: u32) -> Wake {
-        let Some(f) = address_wait() else {
-            return Wake::Unknown;
-        };
-        // SAFETY: as in `wait`; waking does not access the memory.
-        let rc = unsafe { (f.wake_all)(word.as_ptr().cast(), 4, OS_SYNC_WAKE_BY_ADDRESS_SHARED) };
-        if rc == 0 {
-            Wake::WokeSome
-        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
-            Wake::WokeNobody
-        } else {
-            Wake::Unknown
-        }
+/// Wakes every process sleeping on `word`.
+pub(super) fn wake_all(word: &AtomicU32) -> Wake {
+    let Some(f) = address_wait() else {
+        return Wake::Unknown;
+    };
+    // SAFETY: as in `wait`; waking does not access the memory.
+    let rc = unsafe { (f.wake_all)(word.as_ptr().cast(), 4, OS_SYNC_WAKE_BY_ADDRESS_SHARED) };
+    if rc == 0 {
+        Wake::WokeSome
+    } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOENT) {
+        Wake::WokeNobody
+    } else {
+        Wake::Unknown
     }
 }
