@@ -42,6 +42,15 @@ impl std::fmt::Debug for MappingRef {
     }
 }
 
+/// The error of a stream file that could not be opened: a missing file is
+/// [`Error::BadFileSize`], any other failure [`Error::UnableToOpenFile`].
+fn opened(file: std::io::Result<File>) -> Result<File, Error> {
+    file.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => Error::BadFileSize,
+        _ => Error::UnableToOpenFile,
+    })
+}
+
 /// How often (at most) a stream checks that its path still names the file it mapped and that the
 /// file still has its length.
 pub(crate) const IDENTITY_CHECK_NS: u64 = 250_000_000;
@@ -72,12 +81,7 @@ impl MappedFile {
     /// exists but cannot be opened read/write (a directory, no permission, not a regular file)
     /// gives [`Error::UnableToOpenFile`]; a failed mapping gives [`Error::UnableToMapFile`].
     pub fn open(path: &Path, min_len: u64) -> Result<MappedFile, Error> {
-        let file = match platform::open_read_write(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::BadFileSize),
-            Err(_) => return Err(Error::UnableToOpenFile),
-        };
-        MappedFile::map(file, path, min_len)
+        MappedFile::map(opened(platform::open_read_write(path))?, path, min_len)
     }
 
     /// Opens `path` read-only and maps all of it read-only: for looking at a file without
@@ -86,12 +90,7 @@ impl MappedFile {
     /// # Errors
     /// As [`MappedFile::open`].
     pub fn open_read_only(path: &Path, min_len: u64) -> Result<MappedFile, Error> {
-        let file = match platform::open_read_only(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Err(Error::BadFileSize),
-            Err(_) => return Err(Error::UnableToOpenFile),
-        };
-        MappedFile::map_with(file, path, min_len, true)
+        MappedFile::map_with(opened(platform::open_read_only(path))?, path, min_len, true)
     }
 
     /// Maps an already open file (see [`MappedFile::open`]).
@@ -242,6 +241,21 @@ impl MappedFile {
         unsafe { AtomicU64::from_ptr(self.map.as_mut_ptr().add(offset).cast::<u64>()) }
     }
 
+    /// The address of `len` bytes at `offset`.
+    ///
+    /// # Panics
+    /// When the range is outside the mapping.
+    #[inline]
+    fn range_start(&self, offset: usize, len: usize) -> *mut u8 {
+        assert!(
+            offset <= self.len && len <= self.len - offset,
+            "range outside the mapping"
+        );
+        // SAFETY: `offset` is within the live mapping (checked above), so the sum stays in
+        // bounds of one allocation.
+        unsafe { self.map.as_mut_ptr().add(offset) }
+    }
+
     /// `len` bytes at `offset`.
     ///
     /// # Safety
@@ -253,13 +267,10 @@ impl MappedFile {
     /// When the range is outside the mapping.
     #[inline]
     pub unsafe fn bytes(&self, offset: usize, len: usize) -> &[u8] {
-        assert!(
-            offset <= self.len && len <= self.len - offset,
-            "range outside the mapping"
-        );
-        // SAFETY: in bounds of the live mapping (checked above); u8 needs no alignment;
-        // exclusivity is the caller's contract above.
-        unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(offset), len) }
+        // SAFETY: `range_start` checked the range against the live mapping, which `self` keeps
+        // alive for the returned lifetime; u8 needs no alignment; exclusivity is the caller's
+        // contract above.
+        unsafe { std::slice::from_raw_parts(self.range_start(offset, len), len) }
     }
 
     /// `len` writable bytes at `offset`.
@@ -273,13 +284,9 @@ impl MappedFile {
     #[allow(clippy::mut_from_ref)]
     #[inline]
     pub unsafe fn bytes_mut(&self, offset: usize, len: usize) -> &mut [u8] {
-        assert!(
-            offset <= self.len && len <= self.len - offset,
-            "range outside the mapping"
-        );
         // SAFETY: in bounds as in `bytes`; the mapping is writable (opened read/write, mapped
         // shared read/write); exclusivity is the caller's contract above.
-        unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(offset), len) }
+        unsafe { std::slice::from_raw_parts_mut(self.range_start(offset, len), len) }
     }
 
     /// The address of `len` bytes at `offset`, for handing to C (which reads, and may write,
@@ -289,13 +296,7 @@ impl MappedFile {
     /// When the range is outside the mapping.
     #[inline]
     pub fn address_of(&self, offset: usize, len: usize) -> std::ptr::NonNull<u8> {
-        assert!(
-            offset <= self.len && len <= self.len - offset,
-            "range outside the mapping"
-        );
-        // SAFETY: `offset` is within the live mapping (checked above), whose base is non-null,
-        // so the sum is in bounds and non-null.
-        unsafe { std::ptr::NonNull::new_unchecked(self.map.as_mut_ptr().add(offset)) }
+        std::ptr::NonNull::new(self.range_start(offset, len)).expect("a mapping is never at 0")
     }
 
     /// Sleeps while `word` (one of this file's words) holds `expected`, at most `timeout`; `key`
