@@ -65,7 +65,7 @@ pub unsafe extern "C" fn SharedMemoryImageStream_putframe(
                     return IMAGESTREAM_BAD_ARGS;
                 }
                 let len = match layout::frame_len(f.iWidth, f.iHeight) {
-                    Some(len) if server.fits(f.iWidth, f.iHeight) => len,
+                    Some(len) if len <= server.payload_size() as u64 => len,
                     _ => return IMAGESTREAM_FRAME_TOO_LARGE,
                 };
                 // The frame fits the payload, so its length fits in usize.

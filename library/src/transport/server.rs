@@ -237,17 +237,13 @@ impl Server {
 
     /// Whether a `width` x `height` frame fits a buffer.
     pub fn fits(&self, width: u32, height: u32) -> bool {
-        layout::frame_len(width, height).is_some_and(|len| len <= self.payload_size() as u64)
+        layout::frame_fits(self.payload_size() as u64, width, height)
     }
 
     /// The greatest height of a frame `width` pixels wide that fits, 0 when none does (for
     /// messages that say how large a frame may be).
     pub fn max_height_for_width(&self, width: u32) -> u32 {
-        if width == 0 {
-            return 0;
-        }
-        let rows = self.payload_size() as u64 / (u64::from(width) * layout::BYTES_PER_PIXEL);
-        u32::try_from(rows).unwrap_or(u32::MAX)
+        layout::max_height_in(self.payload_size() as u64, width)
     }
 
     /// A counted reference to this server's mapping of the file; see [`MappingRef`].

@@ -2,7 +2,7 @@
 //! payload size, unit-tested without any I/O. See [`crate::transport::broadcast`] for the format.
 
 use crate::transport::error::Error;
-use crate::transport::two_buffer::layout::{frame_len, HEADER_SIZE, MIN_FILE_SIZE};
+use crate::transport::two_buffer::layout::{frame_fits, frame_len, HEADER_SIZE, MIN_FILE_SIZE};
 
 /// Fewest buffers a broadcast stream may have.
 pub const MIN_BUFFERS: u32 = 3;
@@ -259,7 +259,7 @@ impl BroadcastLayout {
 
     /// Whether a `width` x `height` RGB frame fits one buffer.
     pub fn fits(&self, width: u32, height: u32) -> bool {
-        frame_len(width, height).is_some_and(|len| len <= self.payload)
+        frame_fits(self.payload, width, height)
     }
 }
 

@@ -104,18 +104,30 @@ impl Layout {
     /// Whether a `width` x `height` RGB frame fits one buffer: both at least 1 and
     /// `width * height * 3 <= P`.
     pub fn fits(&self, width: u32, height: u32) -> bool {
-        frame_len(width, height).is_some_and(|len| len <= self.payload as u64)
+        frame_fits(self.payload as u64, width, height)
     }
 
     /// The greatest `height` such that a frame `width` pixels wide fits, or 0 when none does
     /// (used in messages that say how large a frame may be).
     pub fn max_height_for_width(&self, width: u32) -> u32 {
-        if width == 0 {
-            return 0;
-        }
-        let rows = self.payload as u64 / (u64::from(width) * BYTES_PER_PIXEL);
-        u32::try_from(rows).unwrap_or(u32::MAX)
+        max_height_in(self.payload as u64, width)
     }
+}
+
+/// Whether a `width` x `height` RGB frame fits `payload` bytes: both at least 1 and
+/// `width * height * 3 <= payload`.
+pub(crate) fn frame_fits(payload: u64, width: u32, height: u32) -> bool {
+    frame_len(width, height).is_some_and(|len| len <= payload)
+}
+
+/// The greatest height of a frame `width` pixels wide that fits `payload` bytes, 0 when none
+/// does.
+pub(crate) fn max_height_in(payload: u64, width: u32) -> u32 {
+    if width == 0 {
+        return 0;
+    }
+    let rows = payload / (u64::from(width) * BYTES_PER_PIXEL);
+    u32::try_from(rows).unwrap_or(u32::MAX)
 }
 
 /// Bytes in a `width` x `height` RGB frame, or `None` when either side is 0 or the size does not
