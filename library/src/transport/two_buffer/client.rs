@@ -81,7 +81,7 @@ impl TwoBufferReader {
     /// not, from a corrupt or hostile writer, is handed back and nothing is locked).
     pub fn take_newest(&mut self) -> Option<FrameInfo> {
         let f = &self.file;
-        let states = [f.state(0), f.state(1)];
+        let states = f.states();
         let mut ready = [false; NUM_BUFFERS];
         for (b, s) in states.into_iter().enumerate() {
             match s {
@@ -146,7 +146,7 @@ impl TwoBufferReader {
     /// one it is writing, else the first free one, the order this library's server takes them
     /// in).
     pub fn signal(&self) -> TwoBufferSignal {
-        let states = [self.file.state(0), self.file.state(1)];
+        let states = self.file.states();
         let buffer = states
             .iter()
             .position(|s| *s == Some(BufferState::ServerLocked))
@@ -160,7 +160,7 @@ impl TwoBufferReader {
 
     /// The states of both buffers as seen now (`None` for an invalid byte).
     pub fn buffer_states(&self) -> [Option<BufferState>; NUM_BUFFERS] {
-        [self.file.state(0), self.file.state(1)]
+        self.file.states()
     }
 }
 

@@ -136,6 +136,13 @@ impl TwoBufferFile {
         state::load(self.state_cell(buffer))
     }
 
+    /// The states of both buffers as seen now, read one after the other (`None` for an invalid
+    /// byte).
+    #[inline]
+    pub fn states(&self) -> [Option<BufferState>; NUM_BUFFERS] {
+        [self.state(0), self.state(1)]
+    }
+
     /// Applies a state transition to buffer `buffer`; see [`Transition::apply`].
     #[inline]
     pub fn transition(&self, buffer: usize, t: Transition) -> Result<(), u8> {

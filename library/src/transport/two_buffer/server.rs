@@ -113,7 +113,7 @@ impl TwoBufferWriter {
 
     /// The states of both buffers as seen now (`None` for an invalid byte).
     pub fn buffer_states(&self) -> [Option<BufferState>; NUM_BUFFERS] {
-        [self.file.state(0), self.file.state(1)]
+        self.file.states()
     }
 
     /// Wakes the clients counted as waiting on `buffer`. Counted waiters that were not asleep
