@@ -99,16 +99,11 @@ enum Reader {
 pub struct Client {
     reader: Reader,
     locked: Option<FrameInfo>,
-    /// Calls of `lock_frame` that may still skip reading the clock (see
-    /// [`check_periodically`]).
-    clock_credit: u8,
-    /// The coarse clock at the last read.
-    last_tick: u64,
-    /// The credit the next reading in the same tick grants.
-    next_credit: u8,
+    /// When `lock_frame` reads the clock for the periodic file checks.
+    checks: PeriodicCheck,
 }
 
-/// The most calls of `lock` that skip reading the clock in a row (see [`check_periodically`]).
+/// The most calls of `lock` that skip reading the clock in a row (see [`PeriodicCheck`]).
 const MAX_CLOCK_CREDIT: u8 = 64;
 
 impl Client {
@@ -131,9 +126,7 @@ impl Client {
         Ok(Client {
             reader,
             locked: None,
-            clock_credit: 0,
-            last_tick: 0,
-            next_credit: 0,
+            checks: PeriodicCheck::default(),
         })
     }
 
@@ -211,17 +204,12 @@ impl Client {
         let mapped = match &self.reader {
             Reader::TwoBuffer(r) if r.nothing_to_take() => r.mapped(),
             Reader::Broadcast(r) if r.nothing_to_take() => {
-                r.health()?;
+                r.same_layout()?;
                 r.mapped()
             }
             _ => return self.lock_frame_slow(),
         };
-        check_periodically(
-            mapped,
-            &mut self.clock_credit,
-            &mut self.last_tick,
-            &mut self.next_credit,
-        )?;
+        self.checks.run(mapped)?;
         Ok(None)
     }
 
@@ -234,16 +222,9 @@ impl Client {
         };
         let checked = match &self.reader {
             Reader::TwoBuffer(r) => Ok(r.mapped()),
-            Reader::Broadcast(r) => r.health().map(|()| r.mapped()),
+            Reader::Broadcast(r) => r.same_layout().map(|()| r.mapped()),
         }
-        .and_then(|mapped| {
-            check_periodically(
-                mapped,
-                &mut self.clock_credit,
-                &mut self.last_tick,
-                &mut self.next_credit,
-            )
-        });
+        .and_then(|mapped| self.checks.run(mapped));
         if let Err(e) = checked {
             if let Some(info) = found {
                 self.release(&info);
@@ -389,26 +370,34 @@ impl Drop for Client {
 /// (`last_tick`); a reading that finds a new tick sets it back to 0, so a slow caller reads the
 /// clock on every call. A client that slows down after a tight loop is checked again after at
 /// most that many calls.
-#[inline(always)]
-fn check_periodically(
-    mapped: &MappedFile,
-    credit: &mut u8,
-    last_tick: &mut u64,
-    next_credit: &mut u8,
-) -> Result<(), Error> {
-    if *credit > 0 {
-        *credit -= 1;
-        return mapped.health();
+#[derive(Debug, Default)]
+struct PeriodicCheck {
+    /// Calls that may still skip reading the clock.
+    credit: u8,
+    /// The coarse clock at the last read.
+    last_tick: u64,
+    /// The credit the next reading in the same tick grants.
+    next_credit: u8,
+}
+
+impl PeriodicCheck {
+    /// The health of `mapped`, and its path and length checked if due.
+    #[inline(always)]
+    fn run(&mut self, mapped: &MappedFile) -> Result<(), Error> {
+        if self.credit > 0 {
+            self.credit -= 1;
+            return mapped.health();
+        }
+        let now = MappedFile::coarse_now_ns();
+        if now == self.last_tick {
+            self.next_credit = (self.next_credit * 2).clamp(1, MAX_CLOCK_CREDIT);
+            self.credit = self.next_credit;
+        } else {
+            self.next_credit = 0;
+        }
+        self.last_tick = now;
+        mapped.check_if_due_at(now)
     }
-    let now = MappedFile::coarse_now_ns();
-    if now == *last_tick {
-        *next_credit = (*next_credit * 2).clamp(1, MAX_CLOCK_CREDIT);
-        *credit = *next_credit;
-    } else {
-        *next_credit = 0;
-    }
-    *last_tick = now;
-    mapped.check_if_due_at(now)
 }
 
 #[derive(Debug)]

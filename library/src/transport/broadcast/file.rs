@@ -220,6 +220,14 @@ impl BroadcastFile {
     #[inline]
     pub fn health(&self) -> Result<(), Error> {
         self.mapped.health()?;
+        self.same_layout()
+    }
+
+    /// Whether the file still carries the layout this process attached under:
+    /// [`Error::BadFileSize`] once a server laid it out anew (the epoch changed). For callers
+    /// that check the mapping's health on their own.
+    #[inline]
+    pub fn same_layout(&self) -> Result<(), Error> {
         if self.epoch_now() != self.epoch {
             return Err(Error::BadFileSize);
         }

@@ -85,10 +85,11 @@ impl BroadcastReader {
         self.file.mapped()
     }
 
-    /// The health of the mapping, and whether the file still carries this reader's layout.
+    /// Whether the file still carries this reader's layout (the mapping's health is the
+    /// caller's to check).
     #[inline]
-    pub fn health(&self) -> Result<(), Error> {
-        self.file.health()
+    pub fn same_layout(&self) -> Result<(), Error> {
+        self.file.same_layout()
     }
 
     /// Bytes of payload per buffer.
@@ -216,7 +217,11 @@ impl BroadcastSignal {
     /// when someone waits, and one call wakes every waiting reader.
     pub fn wait(&self, timeout: Duration) {
         let f = &self.file;
-        if f.mapped().check_if_due().and_then(|()| f.health()).is_err() {
+        if f.mapped()
+            .check_if_due()
+            .and_then(|()| f.same_layout())
+            .is_err()
+        {
             return; // the next lock reports it
         }
         let bit = 1u64 << self.slot;
