@@ -295,6 +295,17 @@ impl BroadcastFile {
         self.mapped.u32_at(self.layout.header_offset(b) + field)
     }
 
+    /// The frame number, width and height in buffer `b`'s header (relaxed loads: the caller
+    /// holds the buffer, or only looks).
+    pub fn frame_of(&self, b: usize) -> (u32, u32, u32) {
+        let field = |at| self.header_u32(b, at).load(Ordering::Relaxed);
+        (
+            field(buffer::FRAME_NUMBER),
+            field(buffer::WIDTH),
+            field(buffer::HEIGHT),
+        )
+    }
+
     /// Buffer `b`'s publish time (coarse monotonic clock, nanoseconds).
     pub fn published_ns(&self, b: usize) -> &AtomicU64 {
         self.mapped

@@ -108,6 +108,9 @@ pub struct BufferTag {
 }
 
 impl BufferTag {
+    /// The highest sequence number a tag (and `latest`) can carry, above the low byte.
+    pub(crate) const MAX_SEQ: u64 = u64::MAX >> 8;
+
     /// Decodes a raw tag word.
     pub fn from_word(word: u64) -> BufferTag {
         BufferTag {
@@ -125,6 +128,18 @@ impl BufferTag {
     pub fn word(seq: u64, phase: BufferPhase) -> u64 {
         seq << 8 | phase as u64
     }
+}
+
+/// The `latest` word naming frame `seq` in buffer `b`.
+pub(crate) fn latest_word(seq: u64, b: usize) -> u64 {
+    seq << 8 | b as u64
+}
+
+/// The sequence number and buffer a `latest` word names (sequence number 0 before the first
+/// frame).
+#[inline]
+pub(crate) fn split_latest(word: u64) -> (u64, usize) {
+    (word >> 8, (word & 0xFF) as usize)
 }
 
 /// Byte of the file whose lock marks reader slot `slot` as owned (past any real file's end).

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::platform::{self, RangeLock};
 use crate::transport::broadcast::file::BroadcastFile;
-use crate::transport::broadcast::layout::{buffer, slot, READER_SLOTS};
-use crate::transport::broadcast::{slot_lock_offset, BufferPhase, BufferTag};
+use crate::transport::broadcast::layout::{slot, READER_SLOTS};
+use crate::transport::broadcast::{slot_lock_offset, split_latest, BufferPhase, BufferTag};
 use crate::transport::client::{Attach, FrameInfo};
 use crate::transport::error::Error;
 use crate::transport::mapped_file::{MappedFile, MappingRef};
@@ -115,7 +115,7 @@ impl BroadcastReader {
     /// Whether the newest frame is one this reader already had: one load.
     #[inline]
     pub fn nothing_to_take(&self) -> bool {
-        self.file.latest().load(Ordering::Acquire) >> 8 <= self.last_seq
+        split_latest(self.file.latest().load(Ordering::Acquire)).0 <= self.last_seq
     }
 
     /// Holds the newest frame if it is newer than the last one taken (see the protocol in
@@ -125,8 +125,7 @@ impl BroadcastReader {
         let f = &self.file;
         let bit = 1u64 << self.slot;
         for _ in 0..HOLD_ATTEMPTS {
-            let latest = f.latest().load(Ordering::Acquire);
-            let (seq, b) = (latest >> 8, (latest & 0xFF) as usize);
+            let (seq, b) = split_latest(f.latest().load(Ordering::Acquire));
             if seq <= self.last_seq || b >= f.layout().buffers() {
                 return None;
             }
@@ -142,11 +141,7 @@ impl BroadcastReader {
                 f.holders(b).fetch_and(!bit, Ordering::Release);
                 continue;
             }
-            let width = f.header_u32(b, buffer::WIDTH).load(Ordering::Relaxed);
-            let height = f.header_u32(b, buffer::HEIGHT).load(Ordering::Relaxed);
-            let frame_number = f
-                .header_u32(b, buffer::FRAME_NUMBER)
-                .load(Ordering::Relaxed);
+            let (frame_number, width, height) = f.frame_of(b);
             self.last_seq = seq;
             if !f.layout().fits(width, height) {
                 f.holders(b).fetch_and(!bit, Ordering::Release);
@@ -225,7 +220,7 @@ impl BroadcastSignal {
             return; // the next lock reports it
         }
         let bit = 1u64 << self.slot;
-        let new_frame = || f.latest().load(Ordering::SeqCst) >> 8 > self.last_seq;
+        let new_frame = || split_latest(f.latest().load(Ordering::SeqCst)).0 > self.last_seq;
         f.waiting().fetch_or(bit, Ordering::SeqCst);
         let seen = f.notify().load(Ordering::SeqCst);
         // Re-check after marking: a frame published before the server could see the mark must

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use crate::platform::{self, RangeLock, Wake};
 use crate::transport::broadcast::file::BroadcastFile;
 use crate::transport::broadcast::layout::{buffer, slot, BroadcastLayout, READER_SLOTS};
-use crate::transport::broadcast::{slot_lock_offset, BufferPhase, BufferTag, SERVER_LOCK_OFFSET};
+use crate::transport::broadcast::{
+    latest_word, slot_lock_offset, split_latest, BufferPhase, BufferTag, SERVER_LOCK_OFFSET,
+};
 use crate::transport::createfile;
 use crate::transport::error::Error;
 use crate::transport::mapped_file::{MappedFile, MappingRef};
@@ -41,8 +43,6 @@ const SERVER_LOCK_ATTEMPTS: u32 = 3;
 /// How long a server that lays a file out anew waits for the readers of the old layout to give
 /// back the frames they hold.
 const RETIRE_WAIT: Duration = Duration::from_secs(1);
-/// The highest sequence number a tag can carry.
-const MAX_SEQ: u64 = u64::MAX >> 8;
 
 /// Takes the server lock of a stream file. A lock found taken is tried again twice, 2 ms apart:
 /// where a lock can only be probed by taking it (Windows), `shmimg inspect` holds it for a
@@ -155,7 +155,7 @@ impl BroadcastWriter {
     /// anew).
     pub fn health(&self) -> Result<(), Error> {
         self.file.health()?;
-        if self.file.next_seq().load(Ordering::Relaxed) >= MAX_SEQ {
+        if self.file.next_seq().load(Ordering::Relaxed) >= BufferTag::MAX_SEQ {
             return Err(Error::BadFileSize);
         }
         Ok(())
@@ -221,7 +221,7 @@ impl BroadcastWriter {
     /// One pass over the buffers for one that can be taken; the oldest frame first.
     fn claim(&mut self) -> Option<usize> {
         let f = &self.file;
-        let newest = (f.latest().load(Ordering::Acquire) & 0xFF) as usize;
+        let (_, newest) = split_latest(f.latest().load(Ordering::Acquire));
         let n = f.layout().buffers();
         // Oldest first, without allocating: at most 64 buffers, scanned for the oldest untried
         // one each round.
@@ -281,7 +281,7 @@ impl BroadcastWriter {
         f.published_ns(b)
             .store(MappedFile::coarse_now_ns(), Ordering::Relaxed);
         let seq = f.next_seq().load(Ordering::Relaxed).saturating_add(1);
-        if seq > MAX_SEQ {
+        if seq > BufferTag::MAX_SEQ {
             // Only a file written by someone else can get here (2^56 frames): refuse to
             // publish; `health` reports the file as unusable.
             self.abandon(b);
@@ -290,7 +290,7 @@ impl BroadcastWriter {
         f.next_seq().store(seq, Ordering::Relaxed);
         f.tag(b)
             .store(BufferTag::word(seq, BufferPhase::Ready), Ordering::Release);
-        f.latest().store(seq << 8 | b as u64, Ordering::SeqCst);
+        f.latest().store(latest_word(seq, b), Ordering::SeqCst);
         f.notify().fetch_add(1, Ordering::SeqCst);
         let waiting = f.waiting().load(Ordering::SeqCst);
         if waiting != 0 {

@@ -6,8 +6,8 @@ use std::sync::atomic::Ordering;
 
 use crate::platform::RangeLock;
 use crate::transport::broadcast::file::BroadcastFile;
-use crate::transport::broadcast::layout::{buffer, slot, BroadcastLayout, READER_SLOTS};
-use crate::transport::broadcast::{slot_lock_offset, BufferTag, SERVER_LOCK_OFFSET};
+use crate::transport::broadcast::layout::{slot, BroadcastLayout, READER_SLOTS};
+use crate::transport::broadcast::{slot_lock_offset, split_latest, BufferTag, SERVER_LOCK_OFFSET};
 use crate::transport::error::Error;
 use crate::transport::mapped_file::MappedFile;
 use crate::transport::two_buffer::layout::MIN_FILE_SIZE;
@@ -85,12 +85,7 @@ impl BroadcastStatus {
             .map(|b| BufferStatus {
                 tag: f.tag_now(b),
                 holders: f.holders(b).load(Ordering::Acquire),
-                frame: (
-                    f.header_u32(b, buffer::FRAME_NUMBER)
-                        .load(Ordering::Relaxed),
-                    f.header_u32(b, buffer::WIDTH).load(Ordering::Relaxed),
-                    f.header_u32(b, buffer::HEIGHT).load(Ordering::Relaxed),
-                ),
+                frame: f.frame_of(b),
                 published_ns: f.published_ns(b).load(Ordering::Relaxed),
             })
             .collect();
@@ -111,7 +106,7 @@ impl BroadcastStatus {
             layout: *f.layout(),
             epoch: f.epoch_now(),
             last_seq: f.next_seq().load(Ordering::Relaxed),
-            latest: (latest != 0).then_some((latest >> 8, (latest & 0xFF) as usize)),
+            latest: (latest != 0).then_some(split_latest(latest)),
             server: (
                 f.server_pid().load(Ordering::Relaxed),
                 held_by_someone(SERVER_LOCK_OFFSET),
