@@ -57,13 +57,7 @@ pub fn create_file_with_mode(
         return Err(Error::BadArgs);
     }
     let needed = layout::file_len_for(max_width, max_height).ok_or(Error::FrameTooLarge)?;
-    create_with_len(path.as_ref(), needed, mode)
-}
-
-/// Creates `path` with permission bits `mode` if missing, and makes it at least `needed` bytes
-/// long with the space allocated (never shrinking it); returns its length.
-pub(crate) fn create_with_len(path: &Path, needed: u64, mode: u32) -> Result<u64, Error> {
-    grow(&open_or_create(path, mode)?, needed)
+    grow(&open_or_create(path.as_ref(), mode)?, needed)
 }
 
 /// Opens `path` read/write, creating it with permission bits `mode` if missing.

@@ -96,7 +96,7 @@ pub(crate) fn is_deleted(file: &File) -> bool {
 /// mapping cannot later fail for want of space.
 pub(crate) fn allocate(file: &File, len: u64) -> Result<(), AllocError> {
     let current = file.metadata().map_err(|_| AllocError::Other)?.len();
-    match reserve(file, len) {
+    match reserve(file, current, len) {
         Ok(()) => {}
         Err(e) => match e.raw_os_error() {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) | Some(libc::ENOMEM) => {
@@ -117,11 +117,13 @@ pub(crate) fn allocate(file: &File, len: u64) -> Result<(), AllocError> {
     Ok(())
 }
 
+/// Reserves disk space for the first `len` bytes of `file`, which is `current` bytes long now.
+///
 /// Linux: the `fallocate` system call itself. Not `posix_fallocate`: where the file system
 /// cannot allocate, glibc's fallback reads and writes back every block, which could undo writes
 /// that a live stream makes through its mapping at the same moment.
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn reserve(file: &File, len: u64) -> io::Result<()> {
+fn reserve(file: &File, _current: u64, len: u64) -> io::Result<()> {
     let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
     // SAFETY: the descriptor is open for writing and owned by `file` for the whole call;
     // fallocate reads no memory of ours. Mode 0 only allocates (and grows the file).
@@ -135,8 +137,8 @@ fn reserve(file: &File, len: u64) -> io::Result<()> {
 /// Other Unix systems (but macOS): `posix_fallocate`, only for a file that must grow: where it is
 /// emulated by writing, it must not touch a file that a live stream may have mapped.
 #[cfg(not(any(target_os = "linux", target_os = "android", target_os = "macos")))]
-fn reserve(file: &File, len: u64) -> io::Result<()> {
-    if file.metadata()?.len() >= len {
+fn reserve(file: &File, current: u64, len: u64) -> io::Result<()> {
+    if current >= len {
         return Ok(());
     }
     let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
@@ -149,8 +151,7 @@ fn reserve(file: &File, len: u64) -> io::Result<()> {
 }
 
 #[cfg(target_os = "macos")]
-fn reserve(file: &File, len: u64) -> io::Result<()> {
-    let current = file.metadata()?.len();
+fn reserve(file: &File, current: u64, len: u64) -> io::Result<()> {
     if current >= len {
         return Ok(());
     }

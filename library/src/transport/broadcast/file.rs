@@ -34,6 +34,15 @@ pub(crate) struct BroadcastFile {
     pub wake_history: WakeHistory,
 }
 
+/// Marks a file as being laid out (SeqCst): readers attaching wait, and it is not recognised as
+/// a broadcast file until the magic is written again.
+fn mark_laying_out(mapped: &MappedFile) {
+    mapped.u64_at(control::MAGIC).store(
+        u64::from_ne_bytes(layout::MAGIC_LAYING_OUT),
+        Ordering::SeqCst,
+    );
+}
+
 /// What [`BroadcastFile::recognise`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Recognised {
@@ -136,10 +145,7 @@ impl BroadcastFile {
     /// When the mapping is shorter than the layout.
     pub fn lay_out(mapped: MappedFile, layout: BroadcastLayout, epoch: u32) -> BroadcastFile {
         assert!(mapped.len() as u64 >= layout.file_len(), "file too short");
-        mapped.u64_at(control::MAGIC).store(
-            u64::from_ne_bytes(layout::MAGIC_LAYING_OUT),
-            Ordering::SeqCst,
-        );
+        mark_laying_out(&mapped);
         for at in [0, layout.second_decoy_offset()] {
             let decoy = layout::decoy_header();
             for (i, word) in decoy.chunks_exact(4).enumerate() {
@@ -184,10 +190,7 @@ impl BroadcastFile {
     /// back, or the caller sees the bit). `epoch` must differ from this layout's and from the
     /// one the new layout gets.
     pub fn retire(&self, epoch: u32) {
-        self.mapped.u64_at(control::MAGIC).store(
-            u64::from_ne_bytes(layout::MAGIC_LAYING_OUT),
-            Ordering::SeqCst,
-        );
+        mark_laying_out(&self.mapped);
         self.mapped
             .u32_at(control::EPOCH)
             .store(epoch, Ordering::SeqCst);

@@ -54,11 +54,11 @@ fn server_lock(file: &File) -> Result<RangeLock, Error> {
             Ok(None) if attempt < SERVER_LOCK_ATTEMPTS => {
                 std::thread::sleep(Duration::from_millis(2));
             }
-            // Another server of this file is alive.
-            Ok(None) => return Err(Error::IsServer),
+            Ok(None) => {}
             Err(_) => return Err(Error::UnableToOpenFile),
         }
     }
+    // Another server of this file is alive.
     Err(Error::IsServer)
 }
 
