@@ -114,10 +114,7 @@ fn put_vs_copy(
     size: (u32, u32),
     reps: usize,
 ) -> Result<(f64, f64, f64), Failure> {
-    let buffers = match server.kind() {
-        shared_memory_image_client::StreamKind::TwoBuffer => 2,
-        shared_memory_image_client::StreamKind::Broadcast { buffers } => buffers as u64,
-    };
+    let buffers = server.kind().buffers() as u64;
     put_and_copy(server, readers, src, size, buffers, false)?;
     let mut pairs = Vec::new();
     for rep in 0..reps {

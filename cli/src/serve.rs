@@ -83,15 +83,11 @@ pub fn run(a: ServeArgs) -> Result<(), Failure> {
     ticker.finish();
     let secs = start.elapsed().as_secs_f64();
     let bytes = delivered as f64 * frame.len() as f64;
-    let buffers = match kind {
-        StreamKind::TwoBuffer => 2,
-        StreamKind::Broadcast { buffers } => buffers,
-    };
     print_summary(
         "server summary",
         &[
             ("kind", kind_word(kind).to_string()),
-            ("buffers", buffers.to_string()),
+            ("buffers", kind.buffers().to_string()),
             ("frames_sent", n.to_string()),
             ("delivered", delivered.to_string()),
             ("dropped_no_buffer", dropped.to_string()),

@@ -37,6 +37,16 @@ pub enum StreamKind {
     },
 }
 
+impl StreamKind {
+    /// The number of buffers: 2 for a two-buffer file.
+    pub fn buffers(self) -> usize {
+        match self {
+            StreamKind::TwoBuffer => NUM_BUFFERS,
+            StreamKind::Broadcast { buffers } => buffers,
+        }
+    }
+}
+
 /// Description of a locked frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FrameInfo {
