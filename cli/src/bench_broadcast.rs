@@ -23,7 +23,7 @@ use crate::bench::{median, ns_per_iter, spawn_peer, stream_file, table};
 use crate::cli::BenchPeerArgs;
 use crate::pattern::{monotonic_ns, read_stamp};
 use crate::stats::Latency;
-use crate::{describe, Failure};
+use crate::{describe, kill_now, Failure};
 
 /// The reader counts of every table.
 const READERS: [usize; 4] = [1, 2, 4, 8];
@@ -305,13 +305,6 @@ struct WakeStream {
     readers: usize,
 }
 
-fn kill_all(children: &mut [Child]) {
-    for c in children.iter_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-}
-
 /// One wake-up run: reader processes on every stream, served at [`WAKE_RATE`] for `secs`. Each
 /// tick stamps one time into a frame for every stream and publishes them in turn, so the
 /// latency of a reader of the last stream includes the publishes before it. Returns the table
@@ -334,7 +327,7 @@ fn wake_run(
             ]) {
                 Ok(c) => children.push(c),
                 Err(e) => {
-                    kill_all(&mut children);
+                    children.iter_mut().for_each(kill_now);
                     return Err(e);
                 }
             }
@@ -347,7 +340,7 @@ fn wake_run(
             let _ = BufReader::new(out).read_line(&mut line);
         }
         if !line.starts_with("attached") {
-            kill_all(&mut children);
+            children.iter_mut().for_each(kill_now);
             return Err(Failure::new("bench: a reader process did not attach"));
         }
     }

@@ -15,7 +15,7 @@ use shared_memory_image_client::create_file;
 
 use crate::cli::DemoArgs;
 use crate::scratch::Scratch;
-use crate::{describe, Failure};
+use crate::{describe, kill_now, Failure};
 
 fn spawn(args: &[String], live: bool) -> Result<Child, Failure> {
     let stderr = if live {
@@ -257,10 +257,10 @@ fn run_broadcast(a: DemoArgs, n: usize) -> Result<(), Failure> {
         Ok(())
     });
     if let Err(e) = started {
-        for c in viewers.iter_mut().chain(std::iter::once(&mut server)) {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        viewers
+            .iter_mut()
+            .chain(std::iter::once(&mut server))
+            .for_each(kill_now);
         return Err(e);
     }
     let state = Arc::new(Mutex::new(vec![Viewer::default(); n]));

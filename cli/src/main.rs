@@ -65,6 +65,12 @@ where
         .map_err(|e| Failure::new(format!("cannot start a child process: {e}")))
 }
 
+/// Kills a child at once (SIGKILL on Unix, TerminateProcess on Windows) and reaps it.
+pub fn kill_now(child: &mut std::process::Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Explains a library error about `path` in words a user can act on.
 pub fn describe(err: Error, path: &std::path::Path) -> Failure {
     let p = path.display();

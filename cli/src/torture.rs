@@ -22,7 +22,7 @@ use shared_memory_image_client::{create_file, state, Client, PutOutcome, Server}
 use crate::cli::{TortureArgs, TorturePeerArgs};
 use crate::scratch::Scratch;
 use crate::stats::print_summary;
-use crate::{describe, Failure};
+use crate::{describe, kill_now, Failure};
 
 /// Largest frame of the torture stream.
 pub const MAX_W: u32 = 640;
@@ -195,7 +195,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
             break;
         }
         if crate::signals::stop_requested() {
-            kill9(&mut peer);
+            kill_now(&mut peer);
             return Err(Failure::new("interrupted"));
         }
         if let Some(frame) = client
@@ -338,12 +338,6 @@ fn hold(path: &Path) -> Result<(), Failure> {
     }
 }
 
-/// Kills a child at once (SIGKILL on Unix, TerminateProcess on Windows) and reaps it.
-fn kill9(child: &mut std::process::Child) {
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 /// Starts `shmimg torture-peer MODE FILE [ARGS]` (`args[0]` is the mode).
 pub(crate) fn spawn_peer(
     args: &[&str],
@@ -397,7 +391,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
             ));
         }
         std::thread::sleep(Duration::from_millis(next_rand(20)));
-        kill9(&mut holder);
+        kill_now(&mut holder);
         let t = Instant::now();
         let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
         if client.attach_status() != shared_memory_image_client::Attach::Reconnected {
@@ -417,7 +411,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
             )),
         };
     }
-    kill9(&mut server);
+    kill_now(&mut server);
 
     // (b) Servers killed mid-stream and restarted under one live client.
     let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
@@ -457,7 +451,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
                 tally.check_frame(&content, &f);
             }
         }
-        kill9(&mut server);
+        kill_now(&mut server);
         tally.note(format!("killed, states {:?}", client.buffer_states()));
         if client.buffer_states().is_some_and(|states| {
             states.contains(&Some(shared_memory_image_client::BufferState::ServerLocked))

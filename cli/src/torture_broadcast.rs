@@ -27,7 +27,7 @@ use crate::cli::TortureArgs;
 use crate::scratch::Scratch;
 use crate::stats::print_summary;
 use crate::torture::{mix, publish_frame, spawn_peer, Content, Tally, MAX_H, MAX_W};
-use crate::{describe, Failure};
+use crate::{describe, kill_now, Failure};
 
 /// The longest a dead reader's holds may stay taken (SPEC section 7: "within 1 second").
 const GIVE_BACK_LIMIT: Duration = Duration::from_secs(1);
@@ -175,12 +175,6 @@ fn start_reader(path: &Path, shared: &Shared, deadline: Instant) -> Result<Runni
         std::thread::spawn(move || follow_reader(out, shared, view));
     }
     Ok(Running { child, view })
-}
-
-/// Kills a child at once and reaps it.
-fn kill_now(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 /// What the kills showed.
