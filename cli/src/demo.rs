@@ -48,11 +48,49 @@ fn key_values(text: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The key's value in a process's `key=value` summary, `-` if it has none.
+fn get(summary: &HashMap<String, String>, key: &str) -> String {
+    summary.get(key).cloned().unwrap_or_else(|| "-".into())
+}
+
+/// What both demos derive alike from their arguments.
+struct Setup {
+    /// The stream file.
+    path: PathBuf,
+    /// The stream file as an argument of the other processes.
+    p: String,
+    /// The run length in seconds as an argument of the other processes.
+    secs: String,
+    /// The frame rate as the opening line gives it: the number, or `max` for no limit.
+    rate: String,
+    /// Where the last frame goes, as an argument of the (first) viewer.
+    out: String,
+}
+
+impl Setup {
+    /// The arguments of the server process: `serve` at the demo's size, rate and length, on a
+    /// broadcast stream of `broadcast` buffers if given.
+    fn serve_args(&self, a: &DemoArgs, broadcast: Option<u32>) -> Vec<String> {
+        let mut args = vec!["serve".to_string(), self.p.clone()];
+        if let Some(buffers) = broadcast {
+            args.extend(["--broadcast".into(), buffers.to_string()]);
+        }
+        args.extend([
+            "--size".into(),
+            a.size.to_string(),
+            "--fps".into(),
+            a.fps.to_string(),
+            "--seconds".into(),
+            self.secs.clone(),
+            "--machine".into(),
+            "--quiet".into(),
+        ]);
+        args
+    }
+}
+
 /// Runs the demo.
 pub fn run(a: DemoArgs) -> Result<(), Failure> {
-    if let Some(readers) = a.readers {
-        return run_broadcast(a, readers as usize);
-    }
     // Without --file the demo streams through a scratch file, removed when the demo ends (a
     // file given with --file is left alone: the scratch path is then never created).
     let scratch = Scratch::new("shmimg-demo", ".shm");
@@ -60,43 +98,47 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
         .file
         .clone()
         .unwrap_or_else(|| scratch.path().to_path_buf());
-    let len = create_file(&path, a.size.width, a.size.height).map_err(|e| describe(e, &path))?;
-    let p = path.display().to_string();
-    let secs = format!("{}", a.seconds);
-    eprintln!(
-        "shmimg demo: {} frames at {} fps for {secs} s through {p} ({:.1} MiB)",
-        a.size,
-        if a.fps > 0.0 {
+    let setup = Setup {
+        p: path.display().to_string(),
+        path,
+        secs: format!("{}", a.seconds),
+        rate: if a.fps > 0.0 {
             a.fps.to_string()
         } else {
             "max".into()
         },
+        out: a.out.display().to_string(),
+    };
+    match a.readers {
+        Some(readers) => run_broadcast(&a, &setup, readers as usize),
+        None => run_two_buffer(&a, &setup),
+    }
+}
+
+/// The demo on a two-buffer stream: one server process, one client process.
+fn run_two_buffer(a: &DemoArgs, setup: &Setup) -> Result<(), Failure> {
+    let Setup {
+        path,
+        p,
+        secs,
+        rate,
+        out,
+    } = setup;
+    let len = create_file(path, a.size.width, a.size.height).map_err(|e| describe(e, path))?;
+    eprintln!(
+        "shmimg demo: {} frames at {rate} fps for {secs} s through {p} ({:.1} MiB)",
+        a.size,
         len as f64 / 1048576.0
     );
     // The server first (it initialises the file), then the client, which attaches fresh.
-    let server = spawn(
-        &[
-            "serve".into(),
-            p.clone(),
-            "--size".into(),
-            a.size.to_string(),
-            "--fps".into(),
-            a.fps.to_string(),
-            "--seconds".into(),
-            secs.clone(),
-            "--machine".into(),
-            "--quiet".into(),
-        ],
-        false,
-    )?;
+    let server = spawn(&setup.serve_args(a, None), false)?;
     std::thread::sleep(std::time::Duration::from_millis(50));
-    let out = a.out.display().to_string();
     let client = spawn(
         &[
             "watch".into(),
             p.clone(),
             "--seconds".into(),
-            secs,
+            secs.clone(),
             "--snapshot".into(),
             out.clone(),
             "--machine".into(),
@@ -114,8 +156,6 @@ pub fn run(a: DemoArgs) -> Result<(), Failure> {
     let c = collect(client, "client");
     let s = collect(server, "server");
     let (s, c) = (s?, c?);
-    let get =
-        |m: &HashMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_else(|| "-".into());
     println!();
     println!("{:<28} {:>14} {:>14}", "", "server", "client");
     let rows: [(&str, String, String); 8] = [
@@ -199,46 +239,24 @@ fn wait_for_layout(path: &Path, server: &mut Child) -> Result<(), Failure> {
 }
 
 /// The demo on a broadcast stream: one server process, `n` viewer processes.
-fn run_broadcast(a: DemoArgs, n: usize) -> Result<(), Failure> {
-    let scratch = Scratch::new("shmimg-demo", ".shm");
-    let path: PathBuf = a
-        .file
-        .clone()
-        .unwrap_or_else(|| scratch.path().to_path_buf());
-    let p = path.display().to_string();
-    let secs = format!("{}", a.seconds);
+fn run_broadcast(a: &DemoArgs, setup: &Setup, n: usize) -> Result<(), Failure> {
+    let Setup {
+        path,
+        p,
+        secs,
+        rate,
+        out,
+    } = setup;
     // Two buffers beyond one per viewer: the server always finds a free one.
     let buffers = (n as u32 + 2).clamp(3, 64);
     eprintln!(
-        "shmimg demo: a broadcast stream of {} frames at {} fps for {secs} s to {n} viewer \
+        "shmimg demo: a broadcast stream of {} frames at {rate} fps for {secs} s to {n} viewer \
          processes through {p} ({buffers} buffers)",
         a.size,
-        if a.fps > 0.0 {
-            a.fps.to_string()
-        } else {
-            "max".into()
-        },
     );
-    let mut server = spawn(
-        &[
-            "serve".into(),
-            p.clone(),
-            "--broadcast".into(),
-            buffers.to_string(),
-            "--size".into(),
-            a.size.to_string(),
-            "--fps".into(),
-            a.fps.to_string(),
-            "--seconds".into(),
-            secs.clone(),
-            "--machine".into(),
-            "--quiet".into(),
-        ],
-        false,
-    )?;
-    let out = a.out.display().to_string();
+    let mut server = spawn(&setup.serve_args(a, Some(buffers)), false)?;
     let mut viewers: Vec<Child> = Vec::new();
-    let started = wait_for_layout(&path, &mut server).and_then(|()| {
+    let started = wait_for_layout(path, &mut server).and_then(|()| {
         for i in 0..n {
             let mut args = vec![
                 "watch".to_string(),
@@ -334,8 +352,6 @@ fn run_broadcast(a: DemoArgs, n: usize) -> Result<(), Failure> {
         .iter()
         .map(|v| v.summary.clone())
         .collect();
-    let get =
-        |m: &HashMap<String, String>, k: &str| m.get(k).cloned().unwrap_or_else(|| "-".into());
     let mut header = vec![String::new(), "server".to_string()];
     header.extend((0..n).map(|i| format!("viewer {i}")));
     // (row label, the server's cell, the key of each viewer's cell)
