@@ -40,7 +40,7 @@ import threading
 import time
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 # Measure the installed package: the folder of this script holds the package's sources, which
 # would otherwise shadow it (sys.path[0] is the script's folder).
@@ -283,23 +283,39 @@ def missed(frames: List[List[float]]) -> int:
     return (numbers[-1] - numbers[0] + 1) - len(set(numbers)) if numbers else 0
 
 
+def against_server(cfg: Dict[str, Any], keep: bool, cmd: str, *child_args: str) -> Tuple[Any, Any]:
+    """Runs the child ``cmd`` (given a scratch folder, then ``child_args``) against a
+    ``_server`` child that puts 1920x1080 frames into the folder's fresh 25 MiB ``shmem.bin``,
+    both with the environment of ``cfg``. The server stops when the client detaches, or, with
+    ``keep``, when told to after the client child has ended; it is killed if it is still
+    running on the way out. Returns the JSON results of the client and of the server."""
+    with scratch_dir() as d:
+        with open(os.path.join(d, "shmem.bin"), "wb") as f:
+            f.truncate(FILE_SIZE)
+        env = dict(os.environ, **cfg.get("env", {}))
+        server = subprocess.Popen(
+            [sys.executable, __file__, "_server", d, "1920", "1080", "keep" if keep else ""],
+            stdout=subprocess.PIPE, text=True, env=env,
+        )
+        try:
+            time.sleep(0.5)
+            client = run_child(cmd, d, *child_args, env=env)
+            if keep:
+                Path(d, "stop").touch()
+            out, _ = server.communicate(timeout=120)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        return client, json.loads(out.strip().splitlines()[-1])
+
+
 def bench_poll(num: int, configs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
     rows = []
     for cfg in configs:
-        with scratch_dir() as d:
-            with open(os.path.join(d, "shmem.bin"), "wb") as f:
-                f.truncate(FILE_SIZE)
-            env = dict(os.environ, **cfg.get("env", {}))
-            server = subprocess.Popen(
-                [sys.executable, __file__, "_server", d, "1920", "1080", ""],
-                stdout=subprocess.PIPE, text=True, env=env,
-            )
-            time.sleep(0.5)
-            client = run_child(
-                "_client", d, str(num), cfg.get("original", ""), cfg.get("variant", ""), env=env
-            )
-            out, _ = server.communicate(timeout=120)
-            srv = json.loads(out.strip().splitlines()[-1])
+        client, srv = against_server(
+            cfg, False, "_client", str(num), cfg.get("original", ""), cfg.get("variant", "")
+        )
         ages = ages_ms(client["frames"], srv["put"])
         published = ages_ms(client["frames"], srv["put"], since=1)
         rows.append({
@@ -360,22 +376,10 @@ def bench_thread(
 ) -> List[Dict[str, Any]]:
     rows = []
     for cfg in configs:
-        with scratch_dir() as d:
-            with open(os.path.join(d, "shmem.bin"), "wb") as f:
-                f.truncate(FILE_SIZE)
-            env = dict(os.environ, **cfg.get("env", {}))
-            server = subprocess.Popen(
-                [sys.executable, __file__, "_server", d, "1920", "1080", "keep"],
-                stdout=subprocess.PIPE, text=True, env=env,
-            )
-            time.sleep(0.5)
-            r = run_child(
-                "_threaded", d, str(phases), str(seconds), cfg.get("original", ""),
-                str(switch_interval), env=env,
-            )
-            Path(d, "stop").touch()
-            out, _ = server.communicate(timeout=120)
-            srv = json.loads(out.strip().splitlines()[-1])
+        r, srv = against_server(
+            cfg, True, "_threaded", str(phases), str(seconds), cfg.get("original", ""),
+            str(switch_interval),
+        )
         ages = ages_ms(r["frames"], srv["put"])
         rows.append({
             "config": cfg["label"],
