@@ -17,7 +17,7 @@ use shared_memory_image_client::{create_file, Client, PutOutcome, Server, Server
 use crate::cli::{BenchArgs, BenchPeerArgs, PeerMode};
 use crate::pattern::{monotonic_ns, read_stamp, stamp};
 use crate::scratch::Scratch;
-use crate::stats::Latency;
+use crate::stats::{or_dash, Latency};
 use crate::{describe, Failure};
 
 /// Median of a list of samples.
@@ -302,8 +302,8 @@ fn bench_latency(dir: &Path, quick: bool) -> Result<(), Failure> {
                     "lockwait".into()
                 },
                 frames.to_string(),
-                lat.quantile_us(0.5).map_or("-".into(), |v| v.to_string()),
-                lat.quantile_us(0.99).map_or("-".into(), |v| v.to_string()),
+                or_dash(lat.quantile_us(0.5)),
+                or_dash(lat.quantile_us(0.99)),
                 format!("{:.1}", cpu * 100.0),
             ]);
         }

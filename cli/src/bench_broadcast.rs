@@ -22,7 +22,7 @@ use shared_memory_image_client::{Client, PutOutcome, Server, ServerOptions};
 use crate::bench::{median, ns_per_iter, spawn_peer, stream_file, table};
 use crate::cli::BenchPeerArgs;
 use crate::pattern::{monotonic_ns, read_stamp};
-use crate::stats::Latency;
+use crate::stats::{or_dash, Latency};
 use crate::{describe, kill_now, Failure};
 
 /// The reader counts of every table.
@@ -406,13 +406,12 @@ fn wake_run(
         })
         .collect();
     let cpu_max = reports.iter().map(|r| r.cpu).fold(0.0, f64::max);
-    let fmt = |v: Option<u64>| v.map_or("-".into(), |v| v.to_string());
     Ok(vec![
         label,
         n.to_string(),
         slowest.count().to_string(),
-        fmt(slowest.quantile_us(0.5)),
-        fmt(slowest.quantile_us(0.99)),
+        or_dash(slowest.quantile_us(0.5)),
+        or_dash(slowest.quantile_us(0.99)),
         if each_p50.is_empty() {
             "-".into()
         } else {

@@ -133,8 +133,9 @@ pub fn print_summary(title: &str, pairs: &[(&str, String)], machine: bool) {
     }
 }
 
-/// Formats an optional microsecond value.
-pub fn us(v: Option<u64>) -> String {
+/// Formats an optional value (a latency in microseconds, a frame number, a slot), `-` if there
+/// is none.
+pub fn or_dash(v: Option<impl std::fmt::Display>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 

@@ -11,7 +11,7 @@ use crate::cli::WatchArgs;
 use crate::image_out;
 use crate::pattern::{monotonic_ns, read_stamp};
 use crate::serve::{describe_kind, kind_word};
-use crate::stats::{print_summary, us, Latency, Ticker};
+use crate::stats::{or_dash, print_summary, Latency, Ticker};
 use crate::{describe, signals, Failure};
 
 /// How long one wait for a frame may take before the loop checks its limits again.
@@ -88,8 +88,8 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
                 "progress frames={received} fps={:.1} missed={missed} out_of_order={out_of_order} \
                  p50_us={} p99_us={}",
                 fps(),
-                us(latency.quantile_us(0.5)),
-                us(latency.quantile_us(0.99)),
+                or_dash(latency.quantile_us(0.5)),
+                or_dash(latency.quantile_us(0.99)),
             );
             let _ = std::io::stdout().flush();
         });
@@ -99,8 +99,8 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
                 "watch: {received} frames ({}x{}), {fps:.1} fps, {missed} missed, latency p50 {} us p99 {} us",
                 last_size.0,
                 last_size.1,
-                us(latency.quantile_us(0.5)),
-                us(latency.quantile_us(0.99)),
+                or_dash(latency.quantile_us(0.5)),
+                or_dash(latency.quantile_us(0.99)),
             )
         });
     }
@@ -121,19 +121,13 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
         "client summary",
         &[
             ("kind", kind_word(kind).to_string()),
-            ("reader_slot", slot.map_or("-".into(), |s| s.to_string())),
+            ("reader_slot", or_dash(slot)),
             ("attach", format!("{attach:?}").to_lowercase()),
             ("frames_received", received.to_string()),
             ("frames_missed", missed.to_string()),
             ("out_of_order", out_of_order.to_string()),
-            (
-                "first_frame",
-                first_number.map_or("-".into(), |n| n.to_string()),
-            ),
-            (
-                "last_frame",
-                last_number.map_or("-".into(), |n| n.to_string()),
-            ),
+            ("first_frame", or_dash(first_number)),
+            ("last_frame", or_dash(last_number)),
             ("size", format!("{}x{}", last_size.0, last_size.1)),
             (
                 "fps",
@@ -146,8 +140,8 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
                     }
                 ),
             ),
-            ("latency_p50_us", us(latency.quantile_us(0.5))),
-            ("latency_p99_us", us(latency.quantile_us(0.99))),
+            ("latency_p50_us", or_dash(latency.quantile_us(0.5))),
+            ("latency_p99_us", or_dash(latency.quantile_us(0.99))),
             (
                 "latency_max_us",
                 if latency.count() > 0 {
@@ -158,9 +152,7 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
             ),
             (
                 "snapshot",
-                a.snapshot
-                    .as_ref()
-                    .map_or("-".into(), |p| p.display().to_string()),
+                or_dash(a.snapshot.as_ref().map(|p| p.display())),
             ),
         ],
         a.machine,
