@@ -73,6 +73,13 @@ pub struct TortureArgs {
     pub buffers: u32,
 }
 
+impl TortureArgs {
+    /// How long the run lasts in seconds: `--seconds`, else 600 with `--long` and 3 without.
+    pub fn run_seconds(&self) -> f64 {
+        self.seconds.unwrap_or(if self.long { 600.0 } else { 3.0 })
+    }
+}
+
 /// `shmimg crashtest`.
 #[derive(Debug, Args)]
 pub struct CrashtestArgs {

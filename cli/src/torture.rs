@@ -169,11 +169,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
     if a.broadcast {
         return crate::torture_broadcast::run(&a);
     }
-    let seconds = if a.long {
-        a.seconds.unwrap_or(600.0)
-    } else {
-        a.seconds.unwrap_or(3.0)
-    };
+    let seconds = a.run_seconds();
     let scratch = Scratch::new("shmimg-torture", ".shm");
     let path = scratch.path();
     create_file(path, MAX_W, MAX_H).map_err(|e| describe(e, path))?;

@@ -297,11 +297,7 @@ fn kill_and_measure(
 
 /// Runs the broadcast torture.
 pub fn run(a: &TortureArgs) -> Result<(), Failure> {
-    let seconds = if a.long {
-        a.seconds.unwrap_or(600.0)
-    } else {
-        a.seconds.unwrap_or(3.0)
-    };
+    let seconds = a.run_seconds();
     crate::signals::install();
     let scratch = Scratch::new("shmimg-torture-bc", ".shm");
     let path = scratch.path();
