@@ -1,11 +1,12 @@
-"""Fixtures: temporary stream files and the C example programs."""
+"""Fixtures: temporary stream files and the C example programs; helpers for the tests that
+drive the C API through cffi."""
 
 from __future__ import annotations
 
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator, Tuple
 
 import numpy as np
 import pytest
@@ -59,3 +60,34 @@ def locked_buffer_offset(path: Path, state: int = 3) -> int:
     hits = [b for b, h in enumerate((data0, data1)) if h[20] == state]
     assert len(hits) == 1, f"expected one buffer in state {state}: {hits}"
     return hits[0] * (24 + payload) + 24
+
+
+def cffi_api() -> Tuple[Any, Any]:
+    """cffi in ABI mode over the package's library: ``(ffi, lib)`` with the declarations of
+    ``cdef()``. Skips the test if cffi is not installed."""
+    cffi = pytest.importorskip("cffi")
+    import ensight_grpc_shmem as shm
+
+    ffi = cffi.FFI()
+    ffi.cdef(shm.cdef())
+    return ffi, ffi.dlopen(shm.library_path)
+
+
+def cffi_broadcast_server(ffi: Any, lib: Any, path: Path, width: int, height: int) -> Any:
+    """A broadcast stream file at `path` (4 buffers, default options) created through the C
+    API, for frames up to `width` x `height`; returns the ``SharedMemoryImageStream *`` of its
+    server (``server[0]`` is the stream)."""
+    server = ffi.new("SharedMemoryImageStream *")
+    assert lib.SharedMemoryImageStream_createbroadcast(str(path).encode(), width, height, 4, 0, server) == 0
+    return server
+
+
+def cffi_frame(ffi: Any, number: int, image: np.ndarray) -> Any:
+    """A ``struct _SharedMemoryFrame *`` for putframe: frame `number`, the size of the
+    (height, width, 3) uint8 array `image`, and its pixels in place (not copied: `image` must
+    outlive the frame)."""
+    height, width = image.shape[:2]
+    return ffi.new(
+        "struct _SharedMemoryFrame *",
+        {"iFrame": number, "iWidth": width, "iHeight": height, "buffer": ffi.from_buffer("uint8_t[]", image)},
+    )

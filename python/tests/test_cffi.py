@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import ensight_grpc_shmem as shm
-from conftest import REPO
+from conftest import REPO, cffi_api, cffi_broadcast_server, cffi_frame
 
 cffi = pytest.importorskip("cffi")
 
@@ -83,9 +83,7 @@ def round_trip(ffi: Any, lib: Any, path: Path) -> bytes:
 
 
 def test_cdef_is_accepted_and_round_trips_a_frame(workdir) -> None:
-    ffi = cffi.FFI()
-    ffi.cdef(shm.cdef())
-    lib = ffi.dlopen(shm.library_path)
+    ffi, lib = cffi_api()
     assert round_trip(ffi, lib, workdir / "cffi.bin") == bytes(range(24))
     assert lib.IMAGESTREAM_OPTIONS_SERVER == shm.OPTIONS_SERVER == 3
     assert lib.IMAGESTREAM_BAD_ARGS == -1
@@ -95,9 +93,7 @@ def test_cdef_is_accepted_and_round_trips_a_frame(workdir) -> None:
 
 def test_cffi_and_the_module_share_one_stream_file(workdir) -> None:
     """A cffi server, the module's zero-copy client."""
-    ffi = cffi.FFI()
-    ffi.cdef(shm.cdef())
-    lib = ffi.dlopen(shm.library_path)
+    ffi, lib = cffi_api()
     path = workdir / "mixed.bin"
     shm.create_file(path, 8, 8)
     server = ffi.new("SharedMemoryImageStream *")
@@ -125,11 +121,9 @@ def test_the_usual_recipe_works_with_the_shipped_headers(workdir, where) -> None
 @needs_cc
 def test_cdef_declares_what_the_headers_declare() -> None:
     include = Path(shm.get_include())
-    ours = cffi.FFI()
-    ours.cdef(shm.cdef())
+    ours, lib_ours = cffi_api()
     recipe = cffi.FFI()
     recipe.cdef(preprocessed(include))
-    lib_ours = ours.dlopen(shm.library_path)
     lib_recipe = recipe.dlopen(shm.library_path)
     functions = set(re.findall(r"\b(SharedMemoryImageStream_\w+)\s*\(", preprocessed(include)))
     assert "SharedMemoryImageStream_retainmapping" in functions
@@ -154,18 +148,12 @@ def test_cdef_declares_what_the_headers_declare() -> None:
 def test_module_clients_read_a_broadcast_stream_zero_copy(workdir) -> None:
     """A broadcast server through cffi, three of the module's clients: each gets the frame as
     a view, and the views outlive the streams."""
-    ffi = cffi.FFI()
-    ffi.cdef(shm.cdef())
-    lib = ffi.dlopen(shm.library_path)
+    ffi, lib = cffi_api()
     path = workdir / "broadcast.bin"
-    server = ffi.new("SharedMemoryImageStream *")
-    assert lib.SharedMemoryImageStream_createbroadcast(str(path).encode(), 64, 64, 4, 0, server) == 0
+    server = cffi_broadcast_server(ffi, lib, path, 64, 64)
     readers = [shm.stream_create(path) for _ in range(3)]
     image = np.full((8, 8, 3), 5, np.uint8)
-    frame = ffi.new(
-        "struct _SharedMemoryFrame *",
-        {"iFrame": 1, "iWidth": 8, "iHeight": 8, "buffer": ffi.from_buffer("uint8_t[]", image)},
-    )
+    frame = cffi_frame(ffi, 1, image)
     assert lib.SharedMemoryImageStream_putframe(server[0], frame) == 0
     views = []
     for r in readers:

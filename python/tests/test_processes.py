@@ -8,10 +8,9 @@ import sys
 import time
 
 import numpy as np
-import pytest
 
 import ensight_grpc_shmem as shm
-from conftest import c_program, pattern
+from conftest import c_program, cffi_api, cffi_broadcast_server, cffi_frame, pattern
 
 # The calls of the example published with the original module, in the same style: a server
 # pushing zero-filled bytes at 60 Hz with a pause after the first frame, and a client that polls
@@ -143,13 +142,9 @@ print(got, last)
 
 
 def test_three_reader_processes_read_one_broadcast_stream(workdir) -> None:
-    cffi = pytest.importorskip("cffi")
-    ffi = cffi.FFI()
-    ffi.cdef(shm.cdef())
-    lib = ffi.dlopen(shm.library_path)
+    ffi, lib = cffi_api()
     path = workdir / "broadcast.bin"
-    server = ffi.new("SharedMemoryImageStream *")
-    assert lib.SharedMemoryImageStream_createbroadcast(str(path).encode(), 64, 48, 4, 0, server) == 0
+    server = cffi_broadcast_server(ffi, lib, path, 64, 48)
     readers = [
         subprocess.Popen(
             [sys.executable, "-c", BROADCAST_READER, str(path), "30"],
@@ -164,10 +159,7 @@ def test_three_reader_processes_read_one_broadcast_stream(workdir) -> None:
         deadline = time.monotonic() + 60
         while any(r.poll() is None for r in readers) and time.monotonic() < deadline:
             image = pattern(n, 64, 48)
-            frame = ffi.new(
-                "struct _SharedMemoryFrame *",
-                {"iFrame": n, "iWidth": 64, "iHeight": 48, "buffer": ffi.from_buffer("uint8_t[]", image)},
-            )
+            frame = cffi_frame(ffi, n, image)
             assert lib.SharedMemoryImageStream_putframe(server[0], frame) >= 0
             n += 1
             time.sleep(0.01)
