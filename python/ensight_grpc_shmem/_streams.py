@@ -180,7 +180,6 @@ class Stream:
         "path",
         "handle",
         "status",
-        "is_server",
         "closed",
         "empty_at",
         "_mapping",
@@ -204,7 +203,6 @@ class Stream:
         check(code, os.fsdecode(self.path))
         self.closed = False
         self.status = code
-        self.is_server = bool(options & n.OPTIONS_INITBUFFERHEADERS)
         #: When the last lock without a frame returned (``time.monotonic()``), else ``None``.
         self.empty_at: Optional[float] = None
         # One reference for the stream's lifetime; each view holds it too. None only if the
