@@ -15,6 +15,7 @@ use shared_memory_image_client::create_file;
 
 use crate::cli::DemoArgs;
 use crate::scratch::Scratch;
+use crate::stats::Ticker;
 use crate::{describe, kill_now, Failure};
 
 fn spawn(args: &[String], live: bool) -> Result<Child, Failure> {
@@ -293,38 +294,35 @@ fn run_broadcast(a: &DemoArgs, setup: &Setup, n: usize) -> Result<(), Failure> {
         .collect();
     // Live statistics, a line per viewer, while they run.
     let tty = std::io::stderr().is_terminal();
+    let mut ticker = Ticker::every(true, Duration::from_millis(if tty { 500 } else { 1000 }));
     let mut drawn = 0;
-    let mut last_print = Instant::now();
     while readers.iter().any(|t| !t.is_finished()) {
         std::thread::sleep(Duration::from_millis(100));
-        let every = if tty { 500 } else { 1000 };
-        if last_print.elapsed() < Duration::from_millis(every) {
-            continue;
-        }
-        last_print = Instant::now();
-        let snapshot = state.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut err = std::io::stderr().lock();
-        if tty && drawn > 0 {
-            // Back to the first line of the previous block, to draw over it.
-            let _ = write!(err, "\x1b[{drawn}A");
-        }
-        for (i, v) in snapshot.iter().enumerate() {
-            let g = |k: &str| v.progress.get(k).map_or("-", String::as_str);
-            let _ = writeln!(
-                err,
-                "{}viewer {i}: {:>6} frames  {:>6} fps  {:>4} missed  {} out of order  latency \
-                 p50 {} us  p99 {} us",
-                if tty { "\x1b[2K" } else { "" },
-                g("frames"),
-                g("fps"),
-                g("missed"),
-                g("out_of_order"),
-                g("p50_us"),
-                g("p99_us"),
-            );
-        }
-        drawn = snapshot.len();
-        let _ = err.flush();
+        ticker.due(|| {
+            let snapshot = state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let mut err = std::io::stderr().lock();
+            if tty && drawn > 0 {
+                // Back to the first line of the previous block, to draw over it.
+                let _ = write!(err, "\x1b[{drawn}A");
+            }
+            for (i, v) in snapshot.iter().enumerate() {
+                let g = |k: &str| v.progress.get(k).map_or("-", String::as_str);
+                let _ = writeln!(
+                    err,
+                    "{}viewer {i}: {:>6} frames  {:>6} fps  {:>4} missed  {} out of order  latency \
+                     p50 {} us  p99 {} us",
+                    if tty { "\x1b[2K" } else { "" },
+                    g("frames"),
+                    g("fps"),
+                    g("missed"),
+                    g("out_of_order"),
+                    g("p50_us"),
+                    g("p99_us"),
+                );
+            }
+            drawn = snapshot.len();
+            let _ = err.flush();
+        });
     }
     for t in readers {
         let _ = t.join();

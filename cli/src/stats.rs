@@ -97,17 +97,16 @@ impl Ticker {
     /// Prints `line()` if the period (half a second unless made with [`Ticker::every`]) passed
     /// since the last one.
     pub fn tick(&mut self, line: impl FnOnce() -> String) {
-        if !self.enabled || self.last.elapsed() < self.period {
-            return;
-        }
-        self.last = Instant::now();
-        let mut err = std::io::stderr().lock();
-        if self.tty {
-            let _ = write!(err, "\r\x1b[2K{}", line());
-        } else {
-            let _ = writeln!(err, "{}", line());
-        }
-        let _ = err.flush();
+        let tty = self.tty;
+        self.due(|| {
+            let mut err = std::io::stderr().lock();
+            if tty {
+                let _ = write!(err, "\r\x1b[2K{}", line());
+            } else {
+                let _ = writeln!(err, "{}", line());
+            }
+            let _ = err.flush();
+        });
     }
 
     /// Ends the in-place line.

@@ -39,7 +39,7 @@ pub fn run(a: WatchArgs) -> Result<(), Failure> {
     // The live line: on stderr for a person, or as key=value progress lines on stdout for the
     // demo that runs several watchers side by side.
     let mut ticker = Ticker::new(!a.quiet && !a.progress);
-    let mut progress = Ticker::every(a.progress, Duration::from_millis(500));
+    let mut progress = Ticker::new(a.progress);
     let limit = a.seconds.map(Duration::from_secs_f64);
     let mut latency = Latency::default();
     let mut received = 0u64;
