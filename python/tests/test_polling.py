@@ -103,9 +103,11 @@ sys.stdout.write(json.dumps(codes))
 '''
 
 
-def run_published_pair(workdir: Path, num: int, env: Dict[str, str]) -> Dict[str, Any]:
-    with open(workdir / "shmem.bin", "wb") as f:
-        f.truncate(25 * 1024 * 1024)
+def run_published_pair(stream_file: Path, num: int, env: Dict[str, str]) -> Dict[str, Any]:
+    """Runs the server and client scripts in the folder of `stream_file` (the ``shmem.bin`` of
+    the fixture, the name both scripts open); returns the client's JSON with the server's
+    result codes under ``codes``."""
+    workdir = stream_file.parent
     server = subprocess.Popen(
         [sys.executable, "-c", SERVER_SCRIPT], cwd=workdir, stdout=subprocess.PIPE, text=True, env=env
     )
@@ -132,9 +134,9 @@ def env_with(**extra: str) -> Dict[str, str]:
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="measures CPU time with resource")
-def test_published_loop_gets_every_frame_and_sleeps_between_them(workdir) -> None:
+def test_published_loop_gets_every_frame_and_sleeps_between_them(stream_file) -> None:
     num = 90
-    r = run_published_pair(workdir, num, env_with())
+    r = run_published_pair(stream_file, num, env_with())
     frames = r["frames"]
     # Every frame received: num + 1 frames, consecutive numbers, and the server never found
     # both buffers still full.
@@ -149,10 +151,10 @@ def test_published_loop_gets_every_frame_and_sleeps_between_them(workdir) -> Non
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="measures CPU time with resource")
-def test_control_with_polling_switched_off_the_loop_spins(workdir) -> None:
+def test_control_with_polling_switched_off_the_loop_spins(stream_file) -> None:
     """The measure above tells the two apart: without the wait, the loop calls stream_lock
     hundreds of times per frame."""
-    r = run_published_pair(workdir, 12, env_with(ENSIGHT_GRPC_SHMEM_POLL_WAIT_MS="0"))
+    r = run_published_pair(stream_file, 12, env_with(ENSIGHT_GRPC_SHMEM_POLL_WAIT_MS="0"))
     assert len(r["frames"]) == 13
     assert r["calls"] / len(r["frames"]) > 100, r
 

@@ -48,9 +48,8 @@ server() if sys.argv[1] == "server" else client()
 """
 
 
-def test_published_usage_runs_as_two_processes(workdir) -> None:
-    with open(workdir / "shmem.bin", "wb") as f:
-        f.truncate(25 * 1024 * 1024)
+def test_published_usage_runs_as_two_processes(stream_file) -> None:
+    workdir = stream_file.parent
     srv = subprocess.Popen(
         [sys.executable, "-c", PUBLISHED_STYLE, "server"], cwd=workdir, stdout=subprocess.PIPE, text=True
     )
