@@ -46,7 +46,7 @@ fn age(published_ns: u64, now: u64) -> Option<String> {
 }
 
 /// The buffers reader slot `slot` holds, by the holder bits.
-fn held_by(buffers: &[BufferStatus], slot: usize) -> Vec<usize> {
+pub fn held_by(buffers: &[BufferStatus], slot: usize) -> Vec<usize> {
     buffers
         .iter()
         .enumerate()

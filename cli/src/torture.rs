@@ -38,6 +38,27 @@ pub(crate) fn mix(n: u32) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The random numbers of the torture and crash tests: a state stepped through [`mix`].
+pub(crate) struct Rng(u64);
+
+impl Rng {
+    /// A sequence seeded by `seed` (a process id, so that every process draws its own).
+    pub(crate) fn new(seed: u32) -> Rng {
+        Rng(mix(seed))
+    }
+
+    /// The next random number.
+    pub(crate) fn step(&mut self) -> u64 {
+        self.0 = mix(self.0 as u32 ^ (self.0 >> 32) as u32);
+        self.0
+    }
+
+    /// The next random number below `m` (0 if `m` is 0).
+    pub(crate) fn below(&mut self, m: u64) -> u64 {
+        self.step() % m.max(1)
+    }
+}
+
 /// The size of frame `n`: anything from 1x1 to 640x480, the extremes included now and then.
 pub fn frame_size(n: u32) -> (u32, u32) {
     let h = mix(n);
@@ -181,7 +202,7 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
     let start = Instant::now();
     let mut last_report = Instant::now();
     crate::signals::install();
-    let mut rng = mix(std::process::id());
+    let mut rng = Rng::new(std::process::id());
     loop {
         if peer
             .try_wait()
@@ -200,9 +221,9 @@ pub fn run(a: TortureArgs) -> Result<(), Failure> {
         {
             tally.check_frame(&content, &frame);
             // Now and then keep the frame a while, so that both buffers fill up.
-            rng = mix(rng as u32 ^ (rng >> 32) as u32);
-            if rng % 64 == 0 {
-                std::thread::sleep(Duration::from_micros(rng % 2000));
+            let r = rng.step();
+            if r % 64 == 0 {
+                std::thread::sleep(Duration::from_micros(r % 2000));
             }
         }
         if !a.quiet && last_report.elapsed() >= Duration::from_secs(5) {
@@ -360,11 +381,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
     let path = scratch.path();
     create_file(path, MAX_W, MAX_H).map_err(|e| describe(e, path))?;
     let content = Content::new();
-    let mut rng = mix(std::process::id() ^ 0x5EED);
-    let mut next_rand = |m: u64| {
-        rng = mix(rng as u32 ^ (rng >> 32) as u32);
-        rng % m
-    };
+    let mut rng = Rng::new(std::process::id() ^ 0x5EED);
     let mut tally = Tally::default();
     let mut failures: Vec<String> = Vec::new();
 
@@ -386,7 +403,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
                 "client round {round}: the holder never locked a frame"
             ));
         }
-        std::thread::sleep(Duration::from_millis(next_rand(20)));
+        std::thread::sleep(Duration::from_millis(rng.below(20)));
         kill_now(&mut holder);
         let t = Instant::now();
         let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
@@ -441,7 +458,7 @@ pub fn crash(a: crate::cli::CrashtestArgs) -> Result<(), Failure> {
         }
         // Keep reading for a random moment, so that the server is busy writing, then kill it:
         // most often it dies in the middle of a frame.
-        let until = Instant::now() + Duration::from_micros(next_rand(5000));
+        let until = Instant::now() + Duration::from_micros(rng.below(5000));
         while Instant::now() < until {
             if let Some(f) = client.lock().map_err(|e| describe(e, path))? {
                 tally.check_frame(&content, &f);

@@ -24,9 +24,10 @@ use shared_memory_image_client::broadcast::BroadcastStatus;
 use shared_memory_image_client::{monotonic_ns, Client, PutOutcome, Server, ServerOptions};
 
 use crate::cli::TortureArgs;
+use crate::inspect_broadcast::held_by;
 use crate::scratch::Scratch;
 use crate::stats::print_summary;
-use crate::torture::{mix, publish_frame, spawn_peer, Content, Tally, MAX_H, MAX_W};
+use crate::torture::{publish_frame, spawn_peer, Content, Rng, Tally, MAX_H, MAX_W};
 use crate::{describe, kill_now, Failure};
 
 /// The longest a dead reader's holds may stay taken (SPEC section 7: "within 1 second").
@@ -222,10 +223,7 @@ fn kill_and_measure(
     };
     // What the file says the dead reader left (before the server reaps it, most of the time).
     if let Ok(Some(status)) = BroadcastStatus::read(path) {
-        let dead_holds = status
-            .buffers
-            .iter()
-            .any(|b| b.holders & (1u64 << slot) != 0);
+        let dead_holds = !held_by(&status.buffers, slot).is_empty();
         if status.readers.iter().any(|r| r.slot == slot && !r.alive) && dead_holds {
             log.killed_holding += 1;
         }
@@ -265,10 +263,7 @@ fn kill_and_measure(
     // The slot and its holds are free now (nobody else takes the slot before the restart).
     match BroadcastStatus::read(path) {
         Ok(Some(status)) => {
-            let held = status
-                .buffers
-                .iter()
-                .any(|b| b.holders & (1u64 << slot) != 0);
+            let held = !held_by(&status.buffers, slot).is_empty();
             let attached = status.readers.iter().any(|r| r.slot == slot);
             if held || attached {
                 log.failures.push(format!(
@@ -293,6 +288,14 @@ fn kill_and_measure(
             "the server delivered nothing after reaping slot {slot}"
         ));
     }
+}
+
+/// Writes `line` to stdout and flushes it at once: a peer's report to the process that follows
+/// its lines.
+fn say(line: impl std::fmt::Display) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+    let _ = o.flush();
 }
 
 /// Runs the broadcast torture.
@@ -334,11 +337,7 @@ pub fn run(a: &TortureArgs) -> Result<(), Failure> {
                 return Err(Failure::new("a reader process never attached"));
             }
         }
-        let mut rng = mix(std::process::id() ^ 0xB0AD);
-        let mut next = |m: u64| {
-            rng = mix(rng as u32 ^ (rng >> 32) as u32);
-            rng % m.max(1)
-        };
+        let mut rng = Rng::new(std::process::id() ^ 0xB0AD);
         let mut last_report = Instant::now();
         // Kills end early enough for the last new reader to attach and read before the end.
         let kills_until = end - Duration::from_secs_f64((seconds * 0.2).min(1.0));
@@ -346,8 +345,8 @@ pub fn run(a: &TortureArgs) -> Result<(), Failure> {
             if crate::signals::stop_requested() {
                 return Err(Failure::new("interrupted"));
             }
-            std::thread::sleep(Duration::from_millis(20 + next(180)));
-            let i = next(readers.len() as u64) as usize;
+            std::thread::sleep(Duration::from_millis(20 + rng.below(180)));
+            let i = rng.below(readers.len() as u64) as usize;
             let view = readers[i].view;
             // Every other kill waits for the victim to hold a frame (it does every few
             // milliseconds, unless the machine is starved of CPU).
@@ -492,13 +491,7 @@ pub fn serve(path: &Path, seconds: f64, buffers: u32) -> Result<(), Failure> {
     let mut server =
         Server::create_broadcast(path, MAX_W, MAX_H, buffers, ServerOptions::default())
             .map_err(|e| describe(e, path))?;
-    let out = std::io::stdout();
-    let say = |line: String| {
-        let mut o = out.lock();
-        let _ = writeln!(o, "{line}");
-        let _ = o.flush();
-    };
-    say("ready".into());
+    say("ready");
     let content = Content::new();
     let mut scratch = vec![0u8; (MAX_W * MAX_H * 3) as usize];
     let (mut delivered, mut dropped, mut unconnected) = (0u64, 0u64, 0u64);
@@ -557,12 +550,6 @@ pub fn serve(path: &Path, seconds: f64, buffers: u32) -> Result<(), Failure> {
 /// the end.
 pub fn check(path: &Path, seconds: f64) -> Result<(), Failure> {
     let mut client = Client::attach(path).map_err(|e| describe(e, path))?;
-    let out = std::io::stdout();
-    let say = |line: String| {
-        let mut o = out.lock();
-        let _ = writeln!(o, "{line}");
-        let _ = o.flush();
-    };
     say(format!(
         "attached {}",
         client.reader_slot().unwrap_or(usize::MAX)
@@ -575,11 +562,7 @@ pub fn check(path: &Path, seconds: f64) -> Result<(), Failure> {
             t.checked, t.bytes, t.torn, t.out_of_order, t.missed
         )
     };
-    let mut rng = mix(std::process::id());
-    let mut next = |m: u64| {
-        rng = mix(rng as u32 ^ (rng >> 32) as u32);
-        rng % m.max(1)
-    };
+    let mut rng = Rng::new(std::process::id());
     let end = Instant::now() + Duration::from_secs_f64(seconds);
     let mut last_report = Instant::now();
     loop {
@@ -587,7 +570,7 @@ pub fn check(path: &Path, seconds: f64) -> Result<(), Failure> {
         if now >= end && (tally.checked > 0 || now >= end + OVERTIME) {
             break;
         }
-        let poll = next(4) == 0;
+        let poll = rng.below(4) == 0;
         let frame = if poll {
             client.lock()
         } else {
@@ -597,10 +580,10 @@ pub fn check(path: &Path, seconds: f64) -> Result<(), Failure> {
         if let Some(frame) = frame {
             let (torn, ooo) = (tally.torn, tally.out_of_order);
             tally.check_frame(&content, &frame);
-            if next(8) == 0 {
-                say("holding".into());
-                std::thread::sleep(Duration::from_millis(5 + next(25)));
-                say("released".into());
+            if rng.below(8) == 0 {
+                say("holding");
+                std::thread::sleep(Duration::from_millis(5 + rng.below(25)));
+                say("released");
             }
             drop(frame);
             if tally.torn != torn || tally.out_of_order != ooo {
@@ -616,6 +599,6 @@ pub fn check(path: &Path, seconds: f64) -> Result<(), Failure> {
     }
     drop(client);
     say(tally_line(&tally));
-    say("done".into());
+    say("done");
     Ok(())
 }
